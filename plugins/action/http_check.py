@@ -1,0 +1,65 @@
+# Copyright: liftoff.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin: an HTTP smoke check from the controller, latency in ms, recorded as evidence."""
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.liftoff.release.plugins.plugin_utils import http_check
+from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import inventory_host, record
+from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import PHASES, Evidence, utc_now
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    ARGUMENT_SPEC = {
+        "url": {"type": "str", "required": True},
+        "method": {"type": "str", "default": "GET"},
+        "headers": {"type": "dict", "default": {}, "no_log": True},
+        "status": {"type": "list", "elements": "int", "default": [200]},
+        "body_contains": {"type": "list", "elements": "str", "default": []},
+        "json": {"type": "dict", "default": {}},
+        "latency_max_ms": {"type": "float"},
+        "timeout": {"type": "float", "default": 5.0},
+        "retries": {"type": "int", "default": 0},
+        "delay": {"type": "float", "default": 1.0},
+        "evidence": {"type": "dict", "options": {
+            "id": {"type": "str", "required": True},
+            "phase": {"type": "str", "required": True, "choices": list(PHASES)},
+            "title": {"type": "str", "required": True},
+        }},
+    }
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        started = utc_now()
+        verdict = http_check.check(
+            args["url"], method=args["method"], headers=args["headers"], expect_status=args["status"],
+            body_contains=args["body_contains"], json_equals=args["json"], latency_max_ms=args["latency_max_ms"],
+            timeout=args["timeout"], retries=args["retries"], delay=args["delay"])
+        data = verdict.to_dict()
+        if args["evidence"]:
+            target = f"HTTP {'/'.join(map(str, args['status']))}"
+            if args["latency_max_ms"] is not None:
+                target += f", latency <= {args['latency_max_ms']} ms"
+            response = verdict.response
+            actual = (f"HTTP {response.status}, {response.latency_ms} ms" if response.status
+                      else f"no response: {response.error}")
+            record(task_vars, self._templar, Evidence(
+                id=args["evidence"]["id"], phase=args["evidence"]["phase"], title=args["evidence"]["title"],
+                status="pass" if verdict.passed else "fail", target=target, actual=actual, started=started,
+                ended=utc_now(), host=inventory_host(task_vars),
+                details={"url": args["url"], "failures": verdict.failures, "attempts": verdict.attempts,
+                         "latency_ms": response.latency_ms, "status_code": response.status}))
+        result.update(changed=False, passed=verdict.passed, status=verdict.response.status,
+                      latency_ms=verdict.response.latency_ms, failures=verdict.failures,
+                      attempts=verdict.attempts, body=data["response"]["body"])
+        if not verdict.passed:
+            result.update(failed=True, msg=f"{args['url']}: " + "; ".join(verdict.failures))
+        return result

@@ -1,0 +1,63 @@
+# Copyright: liftoff.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the liftoff.release collection.
+"""What the collection's action plugins share: the run directory and the secrets to mask."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import Evidence, EvidenceJournal
+from ansible_collections.liftoff.release.plugins.plugin_utils.redact import is_secret_name, secret_values_from
+
+_SKIP_VARS = frozenset({"hostvars", "vars", "groups", "group_names", "ansible_facts", "omit", "environment",
+                        "playbook_dir", "inventory_dir", "role_path", "ansible_play_hosts", "ansible_play_batch",
+                        "ansible_play_hosts_all", "play_hosts"})
+
+
+def _holds_secret_name(value: Any, depth: int = 0) -> bool:
+    if depth > 6:
+        return False
+    if isinstance(value, Mapping):
+        return any(is_secret_name(str(k)) or _holds_secret_name(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_secret_name(v, depth + 1) for v in value)
+    return False
+
+
+def task_secrets(task_vars: Mapping[str, Any], templar: Any) -> set[str]:
+    """Secret values visible to this task: secret-named variables (templated) and liftoff_secret_values."""
+    chosen: dict[str, Any] = {}
+    for name, raw in task_vars.items():
+        if name in _SKIP_VARS or name.startswith("ansible_") and not is_secret_name(name):
+            continue
+        if is_secret_name(name) or _holds_secret_name(raw) or name == "liftoff_secret_values":
+            try:
+                chosen[name] = templar.template(raw)
+            except Exception:  # an undefined or broken template holds no value to leak
+                continue
+    extra = chosen.pop("liftoff_secret_values", None) or []
+    if isinstance(extra, str):
+        extra = [extra]
+    return secret_values_from(chosen, extra)
+
+
+def run_dir(task_vars: Mapping[str, Any], templar: Any) -> Path:
+    raw = task_vars.get("liftoff_run_dir")
+    if not raw:
+        raise AnsibleActionFail(
+            "liftoff_run_dir is not set: a run has not been started in this play "
+            "(include role liftoff.release.run with tasks_from: start first)")
+    return Path(str(templar.template(raw)))
+
+
+def inventory_host(task_vars: Mapping[str, Any]) -> str:
+    return str(task_vars.get("inventory_hostname", "controller"))
+
+
+def record(task_vars: Mapping[str, Any], templar: Any, item: Evidence) -> dict[str, Any]:
+    """Append ``item`` to this run's journal with secrets masked; return what was stored."""
+    return EvidenceJournal(run_dir(task_vars, templar)).append(item, task_secrets(task_vars, templar))

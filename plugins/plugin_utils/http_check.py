@@ -1,0 +1,111 @@
+# Copyright: liftoff.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the liftoff.release collection.
+"""HTTP smoke checks with millisecond latency, and the pure judgement of a response."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Response:
+    status: int | None
+    latency_ms: float
+    body: str
+    error: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Judgement:
+    passed: bool
+    failures: list[str]
+    response: Response
+    attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["response"]["body"] = self.response.body[:500]
+        return data
+
+
+def fetch(url: str, method: str = "GET", headers: Mapping[str, str] | None = None,
+          timeout: float = 5.0, body: bytes | None = None) -> Response:
+    """One HTTP request; an HTTP error status is a response, not an exception."""
+    request = urllib.request.Request(url, method=method, headers=dict(headers or {}), data=body)
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 - URL is the operator's
+            text = reply.read(65536).decode("utf-8", "replace")
+            return Response(reply.status, _ms(start), text, None, dict(reply.headers.items()))
+    except urllib.error.HTTPError as exc:
+        text = exc.read(65536).decode("utf-8", "replace") if exc.fp else ""
+        return Response(exc.code, _ms(start), text, None, dict(exc.headers.items()) if exc.headers else {})
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Response(None, _ms(start), "", f"{type(exc).__name__}: {reason}")
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 2)
+
+
+def judge(response: Response, expect_status: list[int], body_contains: list[str],
+          json_equals: Mapping[str, Any], latency_max_ms: float | None) -> list[str]:
+    """Every way the response misses its expectations, as sentences; empty when it passes."""
+    failures: list[str] = []
+    if response.error:
+        return [f"request failed: {response.error}"]
+    if response.status not in expect_status:
+        failures.append(f"status {response.status}, expected {' or '.join(map(str, expect_status))}")
+    for needle in body_contains:
+        if needle not in response.body:
+            failures.append(f"body does not contain {needle!r}")
+    if json_equals:
+        try:
+            document = json.loads(response.body)
+        except ValueError:
+            failures.append("body is not JSON")
+        else:
+            for key, expected in json_equals.items():
+                actual = _dig(document, key)
+                if actual != expected:
+                    failures.append(f"JSON {key} is {actual!r}, expected {expected!r}")
+    if latency_max_ms is not None and response.latency_ms > latency_max_ms:
+        failures.append(f"latency {response.latency_ms} ms over {latency_max_ms} ms")
+    return failures
+
+
+def _dig(document: Any, dotted: str) -> Any:
+    current = document
+    for part in dotted.split("."):
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return None
+    return current
+
+
+def check(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None,
+          expect_status: list[int] | None = None, body_contains: list[str] | None = None,
+          json_equals: Mapping[str, Any] | None = None, latency_max_ms: float | None = None,
+          timeout: float = 5.0, retries: int = 0, delay: float = 1.0,
+          fetcher: Callable[..., Response] = fetch, sleep: Callable[[float], None] = time.sleep) -> Judgement:
+    """Request ``url`` until it passes or ``retries`` run out; the last attempt is the one judged."""
+    statuses = expect_status or [200]
+    attempts = 0
+    while True:
+        attempts += 1
+        response = fetcher(url, method=method, headers=headers, timeout=timeout)
+        failures = judge(response, statuses, body_contains or [], json_equals or {}, latency_max_ms)
+        if not failures or attempts > retries:
+            return Judgement(not failures, failures, response, attempts)
+        sleep(delay)

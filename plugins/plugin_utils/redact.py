@@ -1,0 +1,85 @@
+# Copyright: liftoff.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the liftoff.release collection.
+"""Masking of secret values in anything the collection writes or prints."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "***"
+SECRET_NAME = re.compile(
+    r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|access[_-]?key|"
+    r"credential|authorization|dsn|connection[_-]?string)",
+    re.IGNORECASE,
+)
+# Values shorter than this are not treated as secrets when found by name (a "true", a port).
+MIN_SECRET_LEN = 4
+_TOKEN_PARAM = re.compile(
+    r"(?P<key>[?&;\s](?:access_)?(?:token|api_key|apikey|key|password|secret)=)(?P<val>[^&\s\"';]+)",
+    re.IGNORECASE,
+)
+_AUTH_HEADER = re.compile(r"(?P<key>authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token)?\s*)(?P<val>[^\s\"',}]+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<key>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<val>[^@\s]+)(?=@)", re.IGNORECASE)
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a variable or key name says it holds a secret."""
+    return bool(SECRET_NAME.search(name))
+
+
+def secret_values_from(variables: Mapping[str, Any], extra: Iterable[Any] = ()) -> set[str]:
+    """Collect the string values held under secret-looking names (nested), plus ``extra``."""
+    found: set[str] = {str(v) for v in extra if v is not None and len(str(v)) >= MIN_SECRET_LEN}
+
+    def walk(value: Any, secret: bool, depth: int) -> None:
+        if depth > 6:
+            return
+        if isinstance(value, Mapping):
+            for key, sub in value.items():
+                walk(sub, secret or is_secret_name(str(key)), depth + 1)
+        elif isinstance(value, (list, tuple, set)):
+            for sub in value:
+                walk(sub, secret, depth + 1)
+        elif secret and isinstance(value, (str, int)) and not isinstance(value, bool):
+            text = str(value)
+            if len(text) >= MIN_SECRET_LEN:
+                found.add(text)
+
+    for key, value in variables.items():
+        walk(value, is_secret_name(str(key)), 0)
+    return found
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask known secret values and secret-shaped fragments (token=, Authorization:, URL passwords)."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret and secret in text:
+            text = text.replace(secret, MASK)
+    text = _TOKEN_PARAM.sub(lambda m: m.group("key") + MASK, text)
+    text = _AUTH_HEADER.sub(lambda m: m.group("key") + MASK, text)
+    return _URL_PASSWORD.sub(lambda m: m.group("key") + MASK, text)
+
+
+def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """Return a deep copy of ``value`` with secrets masked; values under secret-named keys become MASK."""
+    secret_set = set(secrets)
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, Mapping):
+            return {
+                str(k): (MASK if is_secret_name(str(k)) and _is_scalar_secret(v) else walk(v))
+                for k, v in item.items()
+            }
+        if isinstance(item, (list, tuple)):
+            return [walk(v) for v in item]
+        if isinstance(item, str):
+            return redact_text(item, secret_set)
+        return item
+
+    return walk(value)
+
+
+def _is_scalar_secret(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""

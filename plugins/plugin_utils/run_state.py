@@ -1,0 +1,106 @@
+# Copyright: liftoff.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the liftoff.release collection.
+"""The state of a run, folded from its evidence journal (the journal is the only source of truth)."""
+from __future__ import annotations
+
+import datetime as _dt
+import secrets as _secrets
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ORDER = ("preflight", "backup", "migrate", "rollout", "cdn", "smoke", "verify")
+
+
+@dataclass
+class RunState:
+    run_id: str = ""
+    environment: str = ""
+    version: str = ""
+    started: str = ""
+    check_mode: bool = False
+    phases: dict[str, str] = field(default_factory=dict)
+    failed: bool = False
+    failed_phase: str | None = None
+    reason: str | None = None
+    verdict: str | None = None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    undone: list[str] = field(default_factory=list)
+    rollback_status: str | None = None
+    outcome: str = "running"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def pending_undo(self) -> list[dict[str, Any]]:
+        """Changes not yet compensated, newest first (reverse order of the run)."""
+        return [c for c in reversed(self.changes) if c["id"] + "#" + str(c["seq"]) not in self.undone]
+
+
+def new_run_id(now: _dt.datetime | None = None, token: str | None = None) -> str:
+    """A sortable, unique run id: 20261123T064500Z-1a2b3c."""
+    moment = now or _dt.datetime.now(_dt.timezone.utc)
+    return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + (token or _secrets.token_hex(3))
+
+
+def fold(items: Iterable[dict[str, Any]]) -> RunState:
+    """Fold journal items (in journal order) into the run's state."""
+    state = RunState()
+    for item in items:
+        _apply(state, item)
+    state.outcome = outcome(state)
+    return state
+
+
+def _apply(state: RunState, item: dict[str, Any]) -> None:
+    ident = str(item.get("id", ""))
+    details = item.get("details") or {}
+    status = item.get("status")
+    if ident == "run.start":
+        state.run_id = details.get("run_id", state.run_id)
+        state.environment = details.get("environment", state.environment)
+        state.version = str(details.get("version", state.version))
+        state.started = state.started or item.get("started", "")
+        state.check_mode = bool(details.get("check_mode", False))
+        return
+    phase, _, kind = ident.partition(".")
+    if kind == "phase":
+        state.phases[phase] = str(status)
+        if phase == "rollback":
+            state.rollback_status = str(status)
+        elif status == "fail" and not state.failed:
+            state.failed = True
+            state.failed_phase = phase
+            state.reason = str(details.get("error") or item.get("actual") or f"{phase} failed")
+    elif kind == "change" or ident.endswith(".change"):
+        state.changes.append({"id": ident, "seq": item.get("seq", len(state.changes)), "phase": phase,
+                              "host": item.get("host"), "undo": details.get("undo", {}), "title": item.get("title")})
+    elif ident == "verify.verdict":
+        state.verdict = str(item.get("actual"))
+        if state.verdict in ("ROLLBACK", "HOLD") and not state.failed:
+            state.failed = True
+            state.failed_phase = "verify"
+            reasons = details.get("reasons") or []
+            state.reason = f"gate verdict {state.verdict}: " + ("; ".join(reasons) if reasons else "no reason given")
+    elif phase == "rollback" and kind.startswith("undo") and status in ("pass", "skip"):
+        target = details.get("change")
+        if target:
+            state.undone.append(str(target))
+
+
+def outcome(state: RunState) -> str:
+    """success, failed (nothing to undo / not undone), rolled_back, or rollback_failed."""
+    if not state.failed:
+        return "success"
+    if state.rollback_status == "fail":
+        return "rollback_failed"
+    if state.rollback_status == "pass":
+        return "rolled_back"
+    return "failed"
+
+
+def change_key(change: dict[str, Any]) -> str:
+    """The key rollback evidence uses to say which change it undid."""
+    return f"{change['id']}#{change['seq']}"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need, idempotently: a Python >= 3.12 venv with the pinned
+# requirements, pm2 (npm), and, when root on Debian, PostgreSQL and Node from apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.venv
+TOOLS=$ROOT/.tools
+PM2_VERSION=7.0.4
+
+log() { printf 'bootstrap: %s\n' "$*"; }
+die() { printf 'bootstrap: ERROR: %s\n' "$*" >&2; exit 1; }
+
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing $* with apt-get"
+    if [ ! -f /tmp/.liftoff-apt-updated ]; then
+      apt-get update -qq && touch /tmp/.liftoff-apt-updated
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    die "missing $*: install the Debian package(s) $* (needs root)"
+  fi
+}
+
+find_python() {
+  local c
+  for c in "${LIFTOFF_PYTHON:-}" python3.13 python3.12 python3; do
+    [ -n "$c" ] || continue
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+      command -v "$c"; return 0
+    fi
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    for c in "$(pyenv root)"/versions/3.1[2-9]*/bin/python3; do
+      if [ -x "$c" ] && "$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+        echo "$c"; return 0
+      fi
+    done
+  fi
+  for c in /usr/bin/python3.1[2-9] /usr/local/bin/python3.1[2-9]; do
+    [ -x "$c" ] && { echo "$c"; return 0; }
+  done
+  return 1
+}
+
+# Python venv with pinned requirements.
+if [ ! -x "$VENV/bin/python" ]; then
+  PY=$(find_python) || die "ansible 14 (ansible-core 2.21) needs Python >= 3.12 and none was found. Install python3.12 (or set LIFTOFF_PYTHON=/path/to/python3.12)."
+  log "creating $VENV with $PY ($("$PY" --version))"
+  "$PY" -m venv "$VENV"
+fi
+STAMP=$VENV/.requirements.sha256
+WANT=$(cat requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  log "installing Python requirements (first time: about a minute)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
+  echo "$WANT" > "$STAMP"
+fi
+
+# Checkout as a collection: liftoff.release.* resolves from here (ansible.cfg collections_path).
+mkdir -p .collections/ansible_collections/liftoff
+ln -sfn ../../.. .collections/ansible_collections/liftoff/release
+
+# PostgreSQL server binaries (initdb, pg_ctl) for throwaway clusters.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  apt_install postgresql
+fi
+# Node and pm2.
+command -v node >/dev/null || apt_install nodejs npm
+if [ ! -x "$TOOLS/node_modules/.bin/pm2" ]; then
+  log "installing pm2 $PM2_VERSION with npm"
+  mkdir -p "$TOOLS"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS" "pm2@$PM2_VERSION" >/dev/null
+fi
+ANSIBLE_VERSION=$("$VENV/bin/ansible" --version 2>/dev/null || true)
+log "ready: ${ANSIBLE_VERSION%%$'\n'*}, pm2 $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$TOOLS/node_modules/pm2/package.json" | head -1)"

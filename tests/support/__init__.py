@@ -1,0 +1,1 @@
+"""Helpers shared by the liftoff.release test suites (real services, started and stopped by pid)."""

@@ -1,0 +1,261 @@
+"""The gate action: sampling real HTTP metrics endpoints, load generation, argument checks."""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+from unittest.mock import MagicMock
+
+import pytest
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible_collections.liftoff.release.plugins.action import gate as gate_action
+from ansible_collections.liftoff.release.plugins.modules import gate as gate_doc
+from ansible_collections.liftoff.release.plugins.plugin_utils.gate import (
+    parse_metric_specs,
+)
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+METRICS = [
+    {"name": "error_ratio", "kind": "error_ratio", "max": 0.05},
+    {"name": "p95_latency", "kind": "latency_quantile", "max": 0.5, "severity": "medium"},
+]
+
+
+class App:
+    """A tiny app with Prometheus metrics: GET / answers 200 (good) or 500 (bad)."""
+
+    def __init__(self, bad: bool = False) -> None:
+        self.bad = bad
+        self.registry = CollectorRegistry()
+        self.requests = Counter("http_requests", "requests", ["route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("http_request_duration_seconds", "latency", ["route"],
+                                 buckets=(0.05, 0.1, 0.5, 1.0), registry=self.registry)
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    body = generate_latest(app.registry)
+                    code = 200
+                else:
+                    code = 500 if app.bad else 200
+                    app.requests.labels(self.path, str(code)).inc()
+                    app.latency.labels(self.path).observe(0.01)
+                    body = b"ok"
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def good() -> Iterator[App]:
+    with App() as app:
+        yield app
+
+
+@pytest.fixture
+def bad() -> Iterator[App]:
+    with App(bad=True) as app:
+        yield app
+
+
+def sample_with_load(apps: list[App], count: int = 3, metrics: list[dict[str, Any]] | None = None
+                     ) -> tuple[gate_action.GateRun, dict[str, Any]]:
+    specs = parse_metric_specs(metrics or METRICS, var="metrics")
+    targets = [f"{a.url}/metrics" for a in apps]
+    load = gate_action.LoadGenerator(apps[0].url, rate=50, paths=["/", "/health"],
+                                     timeout=2, max_requests=1000)
+    load.start()
+    try:
+        run = gate_action.run_gate(specs, lambda: gate_action.scrape_targets(targets, 2),
+                                   interval=0.2, count=count)
+    finally:
+        stats = load.stop()
+    return run, stats
+
+
+def test_good_server_proceeds(good: App) -> None:
+    run, stats = sample_with_load([good])
+    assert run.verdict.decision == "PROCEED", run.verdict.reasons
+    assert run.samples_taken == 3 and not run.stopped_early
+    assert stats["sent"] > 0 and set(stats["statuses"]) == {"200"}
+    result = gate_action.gate_result(run, stats)
+    assert json.loads(json.dumps(result)) == result
+    er = result["metrics"][0]
+    assert er["name"] == "error_ratio" and er["result"] == "pass"
+    assert [s["value"] for s in er["samples"]] == [0.0, 0.0, 0.0]
+    assert result["metrics"][1]["stats"]["max"] <= 0.05
+
+
+def test_bad_server_rolls_back_and_stops_early(bad: App) -> None:
+    run, stats = sample_with_load([bad], count=6)
+    assert run.verdict.decision == "ROLLBACK"
+    assert run.verdict.driving == ("error_ratio",)
+    assert run.stopped_early and run.samples_taken == 1
+    assert run.stop_reason == ("stopped after 1 of 6 samples: critical metric(s) "
+                               "error_ratio already failed")
+    assert run.verdict.reasons[0].startswith("error_ratio breached max 0.05 in 1 of 1 samples (last 1)")
+    assert stats["statuses"].get("500", 0) > 0
+
+
+def test_two_workers_are_summed(good: App, bad: App) -> None:
+    # load only hits the good worker: the bad one has no traffic, so the sum stays clean
+    run, _ = sample_with_load([good, bad], count=2)
+    assert run.verdict.decision == "PROCEED", run.verdict.reasons
+    # a request to the bad worker between scrapes makes it 1 error in the summed delta
+    specs = parse_metric_specs(METRICS[:1], var="metrics")
+    targets = [f"{good.url}/metrics", f"{bad.url}/metrics"]
+
+    def hit_bad(_: float) -> None:
+        gate_action.LoadGenerator(bad.url, 10, ["/"], 2, 1)._one(f"{bad.url}/")
+        for _ in range(9):
+            gate_action.LoadGenerator(good.url, 10, ["/"], 2, 1)._one(f"{good.url}/")
+
+    run = gate_action.run_gate(specs, lambda: gate_action.scrape_targets(targets, 2),
+                               interval=0, count=1, sleep=hit_bad)
+    assert run.verdict.metrics[0].samples[0].value == pytest.approx(0.1)
+
+
+def test_no_traffic_is_inconclusive(good: App) -> None:
+    specs = parse_metric_specs(METRICS[:1], var="metrics")
+    run = gate_action.run_gate(
+        specs, lambda: gate_action.scrape_targets([f"{good.url}/metrics"], 2),
+        interval=0.01, count=3)
+    assert run.verdict.decision == "HOLD"
+    assert run.verdict.metrics[0].result == "inconclusive"
+    assert [s.status for s in run.verdict.metrics[0].samples] == ["nodata"] * 3
+
+
+def test_unreachable_target_gives_error_samples() -> None:
+    specs = parse_metric_specs(
+        [{"name": "e", "kind": "error_ratio", "max": 0.1, "consecutive_error_limit": 1}],
+        var="metrics")
+    run = gate_action.run_gate(
+        specs, lambda: gate_action.scrape_targets(["http://127.0.0.1:9/metrics"], 0.5),
+        interval=0, count=4, sleep=lambda _: None)
+    m = run.verdict.metrics[0]
+    assert [s.status for s in m.samples] == ["error", "error"]
+    assert m.samples[0].detail.startswith("scrape http://127.0.0.1:9/metrics:")
+    assert run.verdict.decision == "ROLLBACK" and run.stopped_early
+
+
+def test_scrape_http_error_and_bad_text(good: App) -> None:
+    with pytest.raises(gate_action.ScrapeError, match=r"scrape http://127\.0\.0\.1:\d+/nope: "):
+        # GET /nope answers 200 "ok": not an exposition
+        gate_action.scrape_targets([f"{good.url}/nope"], 2)
+    with App(bad=True) as b, pytest.raises(gate_action.ScrapeError, match=r": HTTP 500"):
+        gate_action.scrape_targets([f"{b.url}/"], 2)
+
+
+def test_scripted_scrapes_reuse_the_previous_scrape() -> None:
+    from ansible_collections.liftoff.release.plugins.plugin_utils.prom_text import (
+        parse_text,
+    )
+
+    texts = iter([
+        'http_requests_total{status="200"} 0',
+        'http_requests_total{status="200"} 10',
+        'http_requests_total{status="200"} 15\nhttp_requests_total{status="500"} 5',
+    ])
+    specs = parse_metric_specs(
+        [{"name": "e", "kind": "error_ratio", "max": 0.1, "failure_limit": 1}], var="metrics")
+    run = gate_action.run_gate(specs, lambda: [parse_text(next(texts))],
+                               interval=0, count=2, sleep=lambda _: None,
+                               clock=lambda: "T")
+    assert [s.value for s in run.verdict.metrics[0].samples] == [0.0, 0.5]
+    assert run.verdict.decision == "PROCEED" and not run.stopped_early
+
+
+# --------------------------------------------------------------------------- the plugin
+
+def make_action(args: dict[str, Any], check_mode: bool = False) -> gate_action.ActionModule:
+    task = MagicMock()
+    task.args = args
+    task.async_val = 0
+    task.check_mode = check_mode
+    task.diff = False
+    play_context = MagicMock()
+    play_context.check_mode = check_mode
+    return gate_action.ActionModule(task, MagicMock(), play_context, MagicMock(),
+                                    MagicMock(), MagicMock())
+
+
+def test_action_run_in_check_mode(good: App) -> None:
+    action = make_action({
+        "metrics": METRICS, "targets": [f"{good.url}/metrics"], "interval": 0.2, "count": 2,
+        "load": {"url": good.url, "rate": 40},
+    }, check_mode=True)
+    result = action.run(task_vars={})
+    assert result["changed"] is False
+    assert result["verdict"] == "PROCEED", result["reasons"]
+    assert result["samples_taken"] == 2 and result["count"] == 2
+    assert result["load"]["sent"] > 0 and result["load"]["paths"] == ["/"]
+    assert set(result) >= {"verdict", "reasons", "driving", "metrics", "samples_taken",
+                           "stopped_early", "stop_reason", "started", "ended", "load"}
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    ({"targets": ["http://x/metrics"]}, r"missing required arguments: metrics"),
+    ({"metrics": [], "targets": ["http://x/metrics"]}, r"metrics must list at least one metric"),
+    ({"metrics": [{"name": "e", "kind": "error_ratio", "max": "x"}], "targets": ["http://x/m"]},
+     r"liftoff\.release\.gate: metrics\[0\]\.max must be a number"),
+    ({"metrics": METRICS, "targets": []}, r"targets must list at least one metrics URL"),
+    ({"metrics": METRICS, "targets": ["x:9100"]}, r"targets\[0\] must be an http\(s\) URL"),
+    ({"metrics": METRICS, "targets": ["http://x/m"], "interval": 0}, r"interval must be > 0"),
+    ({"metrics": METRICS, "targets": ["http://x/m"], "count": 0}, r"count must be >= 1"),
+    ({"metrics": METRICS, "targets": ["http://x/m"], "timeout": -1}, r"timeout must be > 0"),
+    ({"metrics": METRICS, "targets": ["http://x/m"], "load": {"url": "http://x", "rate": 1000}},
+     r"load\.rate must be within \(0, 200\]"),
+    ({"metrics": METRICS, "targets": ["http://x/m"], "load": {"rate": 10}},
+     r"missing required arguments: url"),
+    ({"metrics": METRICS, "targets": ["http://x/m"], "bogus": 1}, r"bogus"),
+])
+def test_action_rejects_bad_input(args: dict[str, Any], match: str) -> None:
+    with pytest.raises(AnsibleActionFail, match=match):
+        make_action(args).run(task_vars={})
+
+
+def _spec_from_doc(options: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, opt in options.items():
+        entry = {k: opt[k] for k in ("type", "elements", "required", "default") if k in opt}
+        if opt.get("type") == "dict" and "suboptions" in opt:
+            entry["options"] = _spec_from_doc(opt["suboptions"])
+        out[name] = entry
+    return out
+
+
+def test_argument_spec_matches_documentation() -> None:
+    doc = yaml.safe_load(gate_doc.DOCUMENTATION)
+    documented = _spec_from_doc(doc["options"])
+    metrics_doc = doc["options"]["metrics"]["suboptions"]
+    assert documented == gate_action.ARGUMENT_SPEC
+    # the documented metric fields are exactly the ones the engine accepts
+    from ansible_collections.liftoff.release.plugins.plugin_utils import gate as engine
+
+    assert set(metrics_doc) == set(engine._FIELDS)
+    assert metrics_doc["severity"]["default"] == engine.MetricSpec.severity
+    assert metrics_doc["inconclusive_limit"]["default"] == engine.MetricSpec.inconclusive_limit
+    assert metrics_doc["consecutive_error_limit"]["default"] == engine.MetricSpec.consecutive_error_limit
+    assert metrics_doc["no_data"]["default"] == engine.MetricSpec.no_data
+    assert metrics_doc["quantile"]["default"] == engine.MetricSpec.quantile
