@@ -56,5 +56,4 @@ class ActionModule(ActionBase):
             journal.append(Evidence(id="run.start", phase="run", title="Run started", status="info",
                                     target=None, actual=run_id, details=details),
                            task_secrets(task_vars, self._templar))
-        return {"changed": False, "joined": joined, "run_id": run_id, "run_dir": str(directory),
-                "ansible_facts": {"liftoff_run_id": run_id, "liftoff_run_dir": str(directory)}}
+        return {"changed": False, "joined": joined, "run_id": run_id, "run_dir": str(directory)}
