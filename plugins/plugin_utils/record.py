@@ -37,8 +37,10 @@ def build(items: list[dict[str, Any]], state: RunState) -> dict[str, Any]:
             continue
         outcome = next((i for i in reversed(mine) if i["id"] == f"{name}.phase"), None)
         status = outcome["status"] if outcome else ("fail" if any(i["status"] == "fail" for i in mine) else "info")
-        phases.append({"name": name, "status": status, "started": mine[0]["started"], "ended": mine[-1]["ended"],
-                       "duration_s": _seconds(mine[0]["started"], mine[-1]["ended"]),
+        first = min((i["started"] for i in mine), key=lambda ts: _parse(ts) or _dt.datetime.max.replace(tzinfo=_dt.timezone.utc))
+        last = max((i["ended"] for i in mine), key=lambda ts: _parse(ts) or _dt.datetime.min.replace(tzinfo=_dt.timezone.utc))
+        phases.append({"name": name, "status": status, "started": first, "ended": last,
+                       "duration_s": _seconds(first, last),
                        "checks": sum(1 for i in mine if not i["id"].endswith(".phase"))})
     verdict_item = next((i for i in reversed(items) if i["id"] == "verify.verdict"), None)
     start_item = next((i for i in items if i["id"] == "run.start"), {"details": {}})
@@ -62,7 +64,7 @@ def build(items: list[dict[str, Any]], state: RunState) -> dict[str, Any]:
         "phases": phases,
         "gate": verdict_item["details"] if verdict_item else None,
         "rollback": {
-            "performed": state.rollback_status is not None,
+            "performed": state.rollback_status in ("pass", "fail"),
             "status": state.rollback_status,
             "undone": [i for i in items if i.get("phase") == "rollback" and i["id"] != "rollback.phase"],
         },
