@@ -26,7 +26,7 @@ def role_argument_options(specs: Any, entry_point: str = "main") -> dict[str, An
     """
     try:
         options = specs["argument_specs"][entry_point].get("options") or {}
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise AnsibleFilterError(
             f"liftoff.release.role_argument_options: no entry point {entry_point!r} in the argument specs") from exc
     return _strip_defaults(options)

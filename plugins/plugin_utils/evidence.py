@@ -26,7 +26,7 @@ class EvidenceError(ValueError):
 
 def utc_now() -> str:
     """Current UTC time as ISO-8601 with milliseconds and a Z suffix."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -50,7 +50,8 @@ class Evidence:
         if self.phase not in PHASES:
             raise EvidenceError(f"evidence {self.id!r}: 'phase' must be one of {', '.join(PHASES)}, got {self.phase!r}")
         if self.status not in STATUSES:
-            raise EvidenceError(f"evidence {self.id!r}: 'status' must be one of {', '.join(STATUSES)}, got {self.status!r}")
+            raise EvidenceError(
+                f"evidence {self.id!r}: 'status' must be one of {', '.join(STATUSES)}, got {self.status!r}")
         if not isinstance(self.details, dict):
             raise EvidenceError(f"evidence {self.id!r}: 'details' must be a mapping")
 
@@ -80,13 +81,17 @@ class EvidenceJournal:
     def append(self, item: Evidence, secrets: Iterable[str] = ()) -> dict[str, Any]:
         """Validate, redact and append ``item``; return the stored dict (with ``seq``)."""
         item.validate()
-        record = redact(item.to_dict(), secrets)
+        record: dict[str, Any] = redact(item.to_dict(), secrets)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            record["seq"] = _count_lines(self.path) + 1
-            os.write(fd, (json.dumps(record, sort_keys=True, default=str) + "\n").encode("utf-8"))
+            lines, torn = _count_lines(self.path)
+            record["seq"] = lines + 1
+            line = json.dumps(record, sort_keys=True, default=str) + "\n"
+            # A writer that crashed mid-line left no newline: start a fresh line, or this item
+            # would be glued to the torn one and lost with it.
+            os.write(fd, (("\n" if torn else "") + line).encode("utf-8"))
             os.fsync(fd)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -97,9 +102,13 @@ class EvidenceJournal:
         return list(iter_journal(self.path))
 
 
-def _count_lines(path: Path) -> int:
+def _count_lines(path: Path) -> tuple[int, bool]:
+    """Lines in the journal, and whether the last one is torn (no trailing newline)."""
+    count, last = 0, b"\n"
     with path.open("rb") as handle:
-        return sum(1 for _ in handle)
+        for line in handle:
+            count, last = count + 1, line
+    return count, not last.endswith(b"\n")
 
 
 def iter_journal(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -107,12 +116,15 @@ def iter_journal(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     journal = Path(path)
     if not journal.exists():
         return
-    with journal.open(encoding="utf-8") as handle:
+    # errors="replace": a line torn inside a multi-byte character is skipped like any torn line.
+    with journal.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             line = line.strip()
             if not line:
                 continue
             try:
-                yield json.loads(line)
+                item = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(item, dict):
+                yield item

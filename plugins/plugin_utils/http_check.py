@@ -4,9 +4,11 @@
 """HTTP smoke checks with millisecond latency, and the pure judgement of a response."""
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -38,8 +40,12 @@ class Judgement:
 def fetch(url: str, method: str = "GET", headers: Mapping[str, str] | None = None,
           timeout: float = 5.0, body: bytes | None = None) -> Response:
     """One HTTP request; an HTTP error status is a response, not an exception."""
-    request = urllib.request.Request(url, method=method, headers=dict(headers or {}), data=body)
     start = time.perf_counter()
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        # urlopen would read file:// (into the evidence) or raise ValueError on a bare word.
+        return Response(None, _ms(start), "", f"unsupported URL {url!r}: expected an http:// or https:// URL")
+    request = urllib.request.Request(url, method=method, headers=dict(headers or {}), data=body)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 - URL is the operator's
             text = reply.read(65536).decode("utf-8", "replace")
@@ -47,7 +53,7 @@ def fetch(url: str, method: str = "GET", headers: Mapping[str, str] | None = Non
     except urllib.error.HTTPError as exc:
         text = exc.read(65536).decode("utf-8", "replace") if exc.fp else ""
         return Response(exc.code, _ms(start), text, None, dict(exc.headers.items()) if exc.headers else {})
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         return Response(None, _ms(start), "", f"{type(exc).__name__}: {reason}")
 

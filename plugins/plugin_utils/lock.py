@@ -53,13 +53,15 @@ def _guard(path: Path) -> Iterator[None]:
 def read(path: Path) -> LockInfo | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        return LockInfo(owner=str(data["owner"]), run_id=str(data["run_id"]), environment=str(data["environment"]),
+                        acquired=float(data["acquired"]), expires=float(data["expires"]), ttl=int(data["ttl"]))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
-        # An unreadable lock is still a lock: treat it as held and stale so only an explicit break clears it.
+    except (OSError, ValueError, KeyError, TypeError):
+        # An unreadable (or not lock-shaped) lock is still a lock: treat it as held and stale so
+        # only an explicit break clears it.
         return LockInfo(owner="unknown (unreadable lock file)", run_id="unknown", environment="",
                         acquired=0.0, expires=0.0, ttl=0)
-    return LockInfo(**{k: data[k] for k in ("owner", "run_id", "environment", "acquired", "expires", "ttl")})
 
 
 def _write(path: Path, info: LockInfo) -> None:

@@ -11,7 +11,9 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import O
 
 SCHEMA = "liftoff.release/record/v1"
 BOX = {"pass": "[x]", "fail": "[ ] FAILED:", "skip": "[-]", "info": "[x]"}
-PHASE_ORDER = ("run",) + ORDER + ("rollback", "record")
+PHASE_ORDER = ("run", *ORDER, "rollback", "record")
+_NEVER = _dt.datetime.max.replace(tzinfo=_dt.UTC)
+_ALWAYS = _dt.datetime.min.replace(tzinfo=_dt.UTC)
 
 
 def _parse(ts: str) -> _dt.datetime | None:
@@ -37,13 +39,13 @@ def build(items: list[dict[str, Any]], state: RunState) -> dict[str, Any]:
             continue
         outcome = next((i for i in reversed(mine) if i["id"] == f"{name}.phase"), None)
         status = outcome["status"] if outcome else ("fail" if any(i["status"] == "fail" for i in mine) else "info")
-        first = min((i["started"] for i in mine), key=lambda ts: _parse(ts) or _dt.datetime.max.replace(tzinfo=_dt.timezone.utc))
-        last = max((i["ended"] for i in mine), key=lambda ts: _parse(ts) or _dt.datetime.min.replace(tzinfo=_dt.timezone.utc))
+        first = min((i["started"] for i in mine), key=lambda ts: _parse(ts) or _NEVER)
+        last = max((i["ended"] for i in mine), key=lambda ts: _parse(ts) or _ALWAYS)
         phases.append({"name": name, "status": status, "started": first, "ended": last,
                        "duration_s": _seconds(first, last),
                        "checks": sum(1 for i in mine if not i["id"].endswith(".phase"))})
     verdict_item = next((i for i in reversed(items) if i["id"] == "verify.verdict"), None)
-    start_item = next((i for i in items if i["id"] == "run.start"), {"details": {}})
+    start_item: dict[str, Any] = next((i for i in items if i["id"] == "run.start"), {"details": {}})
     rollout = next((i for i in reversed(items) if i["id"] == "rollout.change"), None)
     return {
         "schema": SCHEMA,

@@ -17,11 +17,18 @@ SECRET_NAME = re.compile(
 # Values shorter than this are not treated as secrets when found by name (a "true", a port).
 MIN_SECRET_LEN = 4
 _TOKEN_PARAM = re.compile(
-    r"(?P<key>[?&;\s](?:access_)?(?:token|api_key|apikey|key|password|secret)=)(?P<val>[^&\s\"';]+)",
+    r"(?P<key>(?:^|[?&;\s])(?:access_)?(?:token|api_key|apikey|key|password|secret)=)(?P<val>[^&\s\"';]+)",
     re.IGNORECASE,
 )
-_AUTH_HEADER = re.compile(r"(?P<key>authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token)?\s*)(?P<val>[^\s\"',}]+)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<key>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<val>[^@\s]+)(?=@)", re.IGNORECASE)
+_AUTH_HEADER = re.compile(
+    r"(?P<key>authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token)?\s*)(?P<val>[^\s\"',}]+)",
+    re.IGNORECASE,
+)
+# The password runs to the *last* '@' of the authority, so an unencoded '@' in it is masked whole.
+_URL_PASSWORD = re.compile(
+    r"(?P<key>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<val>\S+?)(?=@[^@\s/]*(?:[/?#\s\"',;)]|$))",
+    re.IGNORECASE,
+)
 
 
 def is_secret_name(name: str) -> bool:
@@ -63,17 +70,20 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """Return a deep copy of ``value`` with secrets masked; values under secret-named keys become MASK."""
+    """Return a deep copy of ``value`` with secrets masked.
+
+    Scalar values under secret-named keys become MASK, also when nested in lists or mappings
+    below such a key (``{"api_tokens": ["...", "..."]}``), as ``secret_values_from`` reads them.
+    """
     secret_set = set(secrets)
 
-    def walk(item: Any) -> Any:
+    def walk(item: Any, secret: bool = False) -> Any:
         if isinstance(item, Mapping):
-            return {
-                str(k): (MASK if is_secret_name(str(k)) and _is_scalar_secret(v) else walk(v))
-                for k, v in item.items()
-            }
+            return {str(k): walk(v, secret or is_secret_name(str(k))) for k, v in item.items()}
         if isinstance(item, (list, tuple)):
-            return [walk(v) for v in item]
+            return [walk(v, secret) for v in item]
+        if secret and _is_scalar_secret(item):
+            return MASK
         if isinstance(item, str):
             return redact_text(item, secret_set)
         return item

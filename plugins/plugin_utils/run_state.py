@@ -41,7 +41,9 @@ class RunState:
 
 def new_run_id(now: _dt.datetime | None = None, token: str | None = None) -> str:
     """A sortable, unique run id: 20261123T064500Z-1a2b3c."""
-    moment = now or _dt.datetime.now(_dt.timezone.utc)
+    moment = now or _dt.datetime.now(_dt.UTC)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(_dt.UTC)  # the id says Z: an aware local time must be converted
     return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + (token or _secrets.token_hex(3))
 
 

@@ -1,0 +1,39 @@
+# liftoff.release: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_NOCOLOR := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help bootstrap demo test unit integration molecule lint sanity clean
+
+help:
+	@echo "make demo   - deploy v1, v2 and a bad v3 (auto rollback) on a throwaway local environment"
+	@echo "make test   - every test: lint, unit, integration (real PostgreSQL, pm2, ansible-playbook), molecule"
+	@echo "make lint | unit | integration | molecule - one part of make test"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	@$(BIN)/python scripts/demo.py
+
+test: bootstrap
+	@bash scripts/test.sh
+
+lint: bootstrap
+	@bash scripts/test.sh lint
+
+unit: bootstrap
+	@bash scripts/test.sh unit
+
+integration: bootstrap
+	@bash scripts/test.sh integration
+
+molecule: bootstrap
+	@bash scripts/test.sh molecule
+
+clean:
+	@$(BIN)/python scripts/localenv.py stop --root .demo 2>/dev/null || true
+	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,60 @@
+"""Fixtures for integration tests: a real throwaway environment (PostgreSQL cluster, pm2) per module."""
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from localenv import LocalEnv  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnv]:
+    env = LocalEnv.start(tmp_path_factory.mktemp("liftoff-env"))
+    try:
+        yield env
+    finally:
+        env.stop()
+
+
+def served_version(env: LocalEnv) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{env.app_port}/version", timeout=5) as reply:
+            return str(json.load(reply)["version"])
+    except OSError:
+        return None
+
+
+def runs(env: LocalEnv) -> list[Path]:
+    return sorted(p for p in (env.root / "records" / "local").glob("*") if p.is_dir())
+
+
+def latest_record(env: LocalEnv) -> dict[str, Any]:
+    return json.loads((runs(env)[-1] / "record.json").read_text(encoding="utf-8"))
+
+
+def evidence(record: dict[str, Any], ident: str) -> dict[str, Any]:
+    matches = [i for i in record["evidence"] if i["id"] == ident]
+    assert matches, f"no evidence {ident!r} in the record; ids: {[i['id'] for i in record['evidence']]}"
+    return matches[-1]
+
+
+def release_state(env: LocalEnv) -> dict[str, Any]:
+    return json.loads((env.root / "srv" / "app" / "releases.json").read_text(encoding="utf-8"))
+
+
+def applied_migrations(env: LocalEnv) -> list[str]:
+    out = env.pg.psql("SELECT version FROM liftoff_schema_migrations ORDER BY version", db="demo")
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def backups(env: LocalEnv) -> list[Path]:
+    return sorted((env.root / "backups").glob("*.pgc"))

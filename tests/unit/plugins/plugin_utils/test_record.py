@@ -1,0 +1,151 @@
+"""The deployment record: JSON from the journal, and the Markdown checklist."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ansible_collections.liftoff.release.plugins.plugin_utils.record import SCHEMA, build, markdown
+from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import fold
+
+
+def ev(ident: str, status: str, started: str, ended: str, seq: int, **kw: Any) -> dict[str, Any]:
+    return {"id": ident, "phase": ident.split(".")[0], "title": kw.pop("title", ident), "status": status,
+            "target": kw.pop("target", None), "actual": kw.pop("actual", None), "started": started,
+            "ended": ended, "host": kw.pop("host", "app1"), "details": kw.pop("details", {}), "seq": seq}
+
+
+def ts(sec: float) -> str:
+    return f"2026-11-23T06:40:{sec:06.3f}Z"
+
+
+START = ev("run.start", "info", ts(0), ts(0), 1, title="Run started", host="controller",
+           details={"run_id": "20261123T064000Z-abc123", "environment": "staging", "version": "v2",
+                    "operator": "alice", "strategy": "pm2", "check_mode": False})
+
+
+def success_journal() -> list[dict[str, Any]]:
+    return [
+        START,
+        # Out of order on purpose: the phase spans min(started)..max(ended), not first..last item.
+        ev("backup.verify", "pass", ts(3), ts(4), 2, title="Backup is a readable archive",
+           target="pg_restore --list succeeds", actual="42 TOC entries", host="db1"),
+        ev("backup.dump", "pass", ts(1), ts(2.5), 3, title="Dump written"),
+        ev("backup.phase", "pass", ts(4), ts(4), 4, title="backup"),
+        ev("rollout.change", "info", ts(5), ts(6), 5, title="Release v2 live",
+           details={"undo": {"kind": "app", "previous": "v1"}}),
+        ev("rollout.phase", "pass", ts(6), ts(6.25), 6, title="rollout"),
+        ev("run.end", "info", ts(7), ts(7), 7, title="Run ended", actual="success"),
+    ]
+
+
+GATE = {"verdict": "ROLLBACK", "reasons": ["error_ratio breached max 0.05 in 2 of 2 samples"], "metrics": [
+    {"name": "error_ratio", "result": "fail", "threshold": {"min": None, "max": 0.05}, "severity": "critical",
+     "samples": [{"at": ts(8), "value": 0.2, "status": "fail"}, {"at": ts(9), "value": 0.3, "status": "fail"}]},
+]}
+
+
+def rolled_back_journal(rollback_status: str = "pass") -> list[dict[str, Any]]:
+    items = success_journal()[:-1]
+    items += [
+        ev("verify.verdict", "fail", ts(8), ts(10), 8, title="Gate verdict", actual="ROLLBACK", details=GATE),
+        ev("verify.phase", "fail", ts(10), ts(10), 9, title="verify"),
+        ev("rollback.undo_app", rollback_status, ts(11), ts(12), 10, title="Previous release v1 live again",
+           details={"change": "rollout.change#5"}),
+        ev("rollback.phase", rollback_status, ts(12), ts(12), 11, title="rollback"),
+        ev("run.end", "info", ts(13), ts(13), 12, title="Run ended", actual="rolled_back"),
+    ]
+    return items
+
+
+def test_build_success() -> None:
+    items = success_journal()
+    record = build(items, fold(items))
+    assert record["schema"] == SCHEMA
+    assert (record["outcome"], record["run_id"], record["environment"], record["version"]) == (
+        "success", "20261123T064000Z-abc123", "staging", "v2")
+    assert (record["previous_version"], record["operator"], record["strategy"]) == ("v1", "alice", "pm2")
+    assert (record["started"], record["ended"], record["duration_s"]) == (ts(0), ts(7), 7.0)
+    assert record["verdict"] is None and record["gate"] is None
+    assert record["rollback"] == {"performed": False, "status": None, "undone": []}
+    assert record["evidence"] == items
+    phases = {p["name"]: p for p in record["phases"]}
+    assert list(phases) == ["run", "backup", "rollout"]
+    assert phases["backup"] == {"name": "backup", "status": "pass", "started": ts(1), "ended": ts(4),
+                                "duration_s": 3.0, "checks": 2}
+    assert phases["rollout"]["duration_s"] == 1.25
+    assert phases["run"]["status"] == "info"
+
+
+def test_phase_without_outcome_item_fails_when_a_check_failed() -> None:
+    items = [ev("smoke.health", "fail", ts(1), ts(2), 1), ev("smoke.ready", "pass", ts(0), ts(1), 2)]
+    record = build(items, fold(items))
+    assert record["phases"][0]["status"] == "fail"
+    assert record["phases"][0]["duration_s"] == 2.0
+
+
+@pytest.mark.parametrize(("rollback_status", "outcome", "performed"), [
+    ("pass", "rolled_back", True),
+    ("fail", "rollback_failed", True),
+    ("skip", "failed", False),
+])
+def test_build_rolled_back(rollback_status: str, outcome: str, performed: bool) -> None:
+    items = rolled_back_journal(rollback_status)
+    record = build(items, fold(items))
+    assert record["outcome"] == outcome
+    assert (record["verdict"], record["failed_phase"]) == ("ROLLBACK", "verify")
+    assert record["reason"] == "gate verdict ROLLBACK: error_ratio breached max 0.05 in 2 of 2 samples"
+    assert record["gate"] == GATE
+    assert record["rollback"]["performed"] is performed
+    assert record["rollback"]["status"] == rollback_status
+    assert [i["id"] for i in record["rollback"]["undone"]] == ["rollback.undo_app"]
+
+
+def test_markdown_success() -> None:
+    items = success_journal()
+    text = markdown(build(items, fold(items)))
+    assert text.startswith("# Deployment record: staging v2\n")
+    assert "**Outcome:** `SUCCESS`" in text
+    assert "| Version | v1 -> v2 |" in text and "| Rolled back | No |" in text
+    assert "| Gate verdict | - |" in text and "## Gate" not in text
+    assert "| backup | pass | 3.0 | 2 |" in text
+    for item in items:
+        if not item["id"].endswith(".phase"):
+            assert f"**{item['title']}**" in text
+    assert ("- [x] **Backup is a readable archive** (db1): target: pg_restore --list succeeds; "
+            "actual: 42 TOC entries `pass`") in text
+
+
+def test_markdown_rolled_back_with_gate_table() -> None:
+    items = rolled_back_journal()
+    text = markdown(build(items, fold(items)))
+    assert "**Outcome:** `ROLLED BACK`" in text
+    assert "| Rolled back | Yes |" in text
+    assert ("| Why it failed | gate verdict ROLLBACK: error_ratio breached max 0.05 in 2 of 2 samples "
+            "(phase: verify) |") in text
+    assert "- [ ] FAILED: **Gate verdict**" in text
+    assert "**Previous release v1 live again**" in text
+    assert "## Gate" in text and "**Verdict:** `ROLLBACK`" in text
+    assert "### error_ratio (fail)" in text
+    assert "| # | time | value | status |" in text
+    assert f"| 1 | {ts(8)} | 0.2 | fail |" in text
+    assert f"| 2 | {ts(9)} | 0.3 | fail |" in text
+
+
+def test_markdown_escapes_pipes_and_newlines() -> None:
+    items = [START, ev("smoke.phase", "fail", ts(1), ts(2), 2, details={"error": "a | b\nc"})]
+    record = build(items, fold(items))
+    text = markdown(record)
+    assert "| Why it failed | a \\| b c (phase: smoke) |" in text
+    record["gate"] = {"verdict": "HOLD", "metrics": {"m": {"name": "m", "status": "inconclusive",
+                                                           "samples": [{"at": "x|y", "value": None}]}}}
+    text = markdown(record)
+    assert "| 1 | x\\|y | - | - |" in text
+
+
+def test_markdown_check_mode_and_long_cells() -> None:
+    start = dict(START, details=dict(START["details"], check_mode=True))
+    items = [start, ev("preflight.config", "pass", ts(1), ts(2), 2, actual="y" * 300)]
+    text = markdown(build(items, fold(items)))
+    assert "(check mode: a plan, nothing was changed)" in text
+    assert "actual: " + "y" * 157 + "..." in text

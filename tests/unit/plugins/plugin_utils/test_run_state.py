@@ -1,0 +1,117 @@
+"""Folding the evidence journal into the run's state."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+
+from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import change_key, fold, new_run_id
+
+T0 = "2026-11-23T06:40:00.000Z"
+
+
+def ev(ident: str, status: str = "pass", seq: int = 0, **kw: Any) -> dict[str, Any]:
+    return {"id": ident, "phase": ident.split(".")[0], "title": ident, "status": status, "started": T0,
+            "ended": T0, "host": kw.pop("host", "app1"), "seq": seq, "details": kw.pop("details", {}), **kw}
+
+
+def start() -> dict[str, Any]:
+    return ev("run.start", "info", 1, details={"run_id": "20261123T064000Z-abc123", "environment": "staging",
+                                               "version": 2, "check_mode": True})
+
+
+def test_success() -> None:
+    state = fold([start(), ev("preflight.phase", seq=2), ev("rollout.change", "info", 3,
+                                                            details={"undo": {"kind": "app", "previous": "v1"}}),
+                  ev("rollout.phase", seq=4), ev("verify.verdict", "pass", 5, actual="PROCEED")])
+    assert (state.outcome, state.failed, state.failed_phase, state.reason) == ("success", False, None, None)
+    assert (state.run_id, state.environment, state.version, state.check_mode, state.started) == (
+        "20261123T064000Z-abc123", "staging", "2", True, T0)
+    assert state.phases == {"preflight": "pass", "rollout": "pass"}
+    assert state.verdict == "PROCEED"
+    assert state.changes == [{"id": "rollout.change", "seq": 3, "phase": "rollout", "host": "app1",
+                              "undo": {"kind": "app", "previous": "v1"}, "title": "rollout.change"}]
+
+
+def test_empty_journal_is_success_nothing_known() -> None:
+    state = fold([])
+    assert state.outcome == "success" and state.run_id == "" and state.changes == []
+
+
+@pytest.mark.parametrize(("failing", "expected_reason"), [
+    (ev("migrate.phase", "fail", 3, details={"error": "relation users does not exist"}),
+     "relation users does not exist"),
+    (ev("migrate.phase", "fail", 3, actual="exit 3"), "exit 3"),
+    (ev("migrate.phase", "fail", 3), "migrate failed"),
+])
+def test_failed_phase(failing: dict[str, Any], expected_reason: str) -> None:
+    state = fold([start(), ev("backup.phase", seq=2), failing,
+                  ev("rollout.phase", "fail", 4, details={"error": "later failure must not win"})])
+    assert (state.failed, state.failed_phase, state.reason, state.outcome) == (
+        True, "migrate", expected_reason, "failed")
+    assert state.phases == {"backup": "pass", "migrate": "fail", "rollout": "fail"}
+
+
+def test_verdict_rollback_marks_failed_with_reasons() -> None:
+    reasons = ["error_ratio breached max 0.05 in 3 of 5 samples", "p95 latency over 0.5 s"]
+    state = fold([start(), ev("verify.verdict", "fail", 2, actual="ROLLBACK",
+                              details={"verdict": "ROLLBACK", "reasons": reasons})])
+    assert (state.failed, state.failed_phase, state.verdict) == (True, "verify", "ROLLBACK")
+    assert state.reason == "gate verdict ROLLBACK: " + "; ".join(reasons)
+
+
+def test_verdict_rollback_without_reasons() -> None:
+    state = fold([ev("verify.verdict", "fail", 1, actual="ROLLBACK")])
+    assert state.reason == "gate verdict ROLLBACK: no reason given"
+
+
+@pytest.mark.parametrize(("rollback_status", "outcome"), [
+    ("pass", "rolled_back"),
+    ("fail", "rollback_failed"),
+    ("skip", "failed"),
+])
+def test_rollback_outcomes(rollback_status: str, outcome: str) -> None:
+    state = fold([start(), ev("smoke.phase", "fail", 2, details={"error": "health 500"}),
+                  ev("rollback.phase", rollback_status, 3)])
+    assert state.outcome == outcome
+    assert state.rollback_status == rollback_status
+    assert state.failed_phase == "smoke", "the rollback phase never becomes the failed phase"
+
+
+def test_rollback_phase_without_failure_is_success() -> None:
+    assert fold([ev("rollback.phase", "skip", 1)]).outcome == "success"
+
+
+def test_changes_in_order_and_pending_undo_newest_first() -> None:
+    items = [
+        start(),
+        ev("backup.change", "info", 2, details={"undo": {"kind": "database", "dump": "/b/1.dump"}}),
+        ev("migrate.change", "info", 3, details={"undo": {"kind": "database"}}),
+        ev("rollout.change", "info", 4, host="app1", details={"undo": {"kind": "app", "previous": "v1"}}),
+        ev("rollout.change", "info", 5, host="app2", details={"undo": {"kind": "app", "previous": "v1"}}),
+        ev("verify.verdict", "fail", 6, actual="ROLLBACK", details={"reasons": ["bad"]}),
+        ev("rollback.undo_app", "pass", 7, details={"change": "rollout.change#5"}),
+        ev("rollback.undo_app", "fail", 8, details={"change": "rollout.change#4"}),
+        ev("rollback.undo_db", "skip", 9, details={"change": "migrate.change#3"}),
+        ev("rollback.note", "pass", 10, details={"change": "backup.change#2"}),
+    ]
+    state = fold(items)
+    assert [change_key(c) for c in state.changes] == [
+        "backup.change#2", "migrate.change#3", "rollout.change#4", "rollout.change#5"]
+    assert state.undone == ["rollout.change#5", "migrate.change#3"]
+    assert [change_key(c) for c in state.pending_undo] == ["rollout.change#4", "backup.change#2"]
+    assert state.to_dict()["undone"] == state.undone
+
+
+def test_new_run_id_format() -> None:
+    moment = dt.datetime(2026, 11, 23, 6, 45, 0, tzinfo=dt.UTC)
+    assert new_run_id(moment, "1a2b3c") == "20261123T064500Z-1a2b3c"
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", new_run_id())
+    assert new_run_id(moment) != new_run_id(moment)
+
+
+def test_new_run_id_converts_aware_time_to_utc() -> None:
+    local = dt.datetime(2026, 11, 23, 8, 45, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert new_run_id(local, "abcdef") == "20261123T064500Z-abcdef"
