@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from localenv import REPO, LocalEnv, stop_root  # noqa: E402
+from localenv import REPO, LocalEnv, stop_root
 
 ROOT = REPO / ".demo"
 

@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "examples" / "app"))
 
 from build_release import build_release  # noqa: E402
+
 from tests.support.pg import PgCluster, free_port  # noqa: E402
 
 VERSIONS = ("v1", "v2", "v3")
@@ -142,7 +143,7 @@ def stop_root(root: Path) -> None:
     if pg_ctl and data_dir:
         cmd = [str(pg_ctl), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
         if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
         subprocess.run(cmd, capture_output=True, timeout=60, check=False)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+
 from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import utc_now
 from ansible_collections.liftoff.release.plugins.plugin_utils.gate import (
     GateSpecError,

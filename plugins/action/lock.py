@@ -31,7 +31,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         if args["ttl"] < 1:
-            raise AnsibleActionFail(f"liftoff.release.lock: ttl must be a positive number of seconds, got {args['ttl']}")
+            raise AnsibleActionFail(
+                f"liftoff.release.lock: ttl must be a positive number of seconds, got {args['ttl']}")
         path = Path(args["path"])
         state = args["state"]
         if state == "query":
@@ -42,19 +43,20 @@ class ActionModule(ActionBase):
             held = lock.read(path)
             free = held is None or held.run_id == args["run_id"]
             if not free and held is not None and not held.stale(time.time()):
-                return {"failed": True, "msg": f"deploy lock would be refused: held by {held.describe()}"}
-            result.update(changed=False, held=held is not None, msg="check mode: lock not taken")
+                return {"failed": True, "acquired": False,
+                        "msg": f"deploy lock would be refused: held by {held.describe()}"}
+            result.update(changed=False, acquired=True, held=held is not None, msg="check mode: lock not taken")
             return result
         try:
             if state == "acquired":
                 outcome = lock.acquire(path, args["owner"], args["run_id"], args["environment"], args["ttl"],
                                        args["break_stale"])
-                result.update(changed=not outcome["reentered"], **outcome)
+                result.update(changed=not outcome["reentered"], acquired=True, **outcome)
             elif state == "heartbeat":
                 result.update(changed=False, **lock.heartbeat(path, args["run_id"], args["ttl"]))
             else:
                 outcome = lock.release(path, args["run_id"])
                 result.update(changed=bool(outcome["released"]), **outcome)
         except lock.LockHeld as exc:
-            return {"failed": True, "msg": str(exc), "changed": False}
+            return {"failed": True, "acquired": False, "msg": str(exc), "changed": False}
         return result

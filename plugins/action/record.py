@@ -27,7 +27,8 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     ARGUMENT_SPEC = {
-        "formats": {"type": "list", "elements": "str", "choices": ["json", "markdown"], "default": ["json", "markdown"]},
+        "formats": {"type": "list", "elements": "str", "choices": ["json", "markdown"],
+                    "default": ["json", "markdown"]},
     }
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -116,7 +116,7 @@ EXAMPLES = r"""
     login_password: "{{ app_db_password }}"
     db: app
     path: /srv/app/releases/{{ app_version }}/migrations
-    run_id: "{{ liftoff_run_id }}"
+    run_id: "{{ run_id }}"
   register: migrate_result
 
 - name: Show what a run would apply, changing nothing
@@ -215,6 +215,7 @@ import traceback
 from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
 from ansible_collections.liftoff.release.plugins.module_utils._migrations import (
     AppliedMigration,
     Migration,

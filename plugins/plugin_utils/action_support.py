@@ -32,12 +32,12 @@ def task_secrets(task_vars: Mapping[str, Any], templar: Any) -> set[str]:
     """Secret values visible to this task: secret-named variables (templated) and liftoff_secret_values."""
     chosen: dict[str, Any] = {}
     for name, raw in task_vars.items():
-        if name in _SKIP_VARS or name.startswith("ansible_") and not is_secret_name(name):
+        if name in _SKIP_VARS or (name.startswith("ansible_") and not is_secret_name(name)):
             continue
         if is_secret_name(name) or _holds_secret_name(raw) or name == "liftoff_secret_values":
             try:
                 chosen[name] = templar.template(raw)
-            except Exception:  # an undefined or broken template holds no value to leak
+            except Exception:  # noqa: S112 - an undefined or broken template holds no value to leak
                 continue
     extra = chosen.pop("liftoff_secret_values", None) or []
     if isinstance(extra, str):
@@ -46,10 +46,10 @@ def task_secrets(task_vars: Mapping[str, Any], templar: Any) -> set[str]:
 
 
 def run_dir(task_vars: Mapping[str, Any], templar: Any) -> Path:
-    raw = task_vars.get("liftoff_run_dir")
+    raw = task_vars.get("run_dir")
     if not raw:
         raise AnsibleActionFail(
-            "liftoff_run_dir is not set: a run has not been started in this play "
+            "run_dir is not set: a run has not been started in this play "
             "(include role liftoff.release.run with tasks_from: start first)")
     return Path(str(templar.template(raw)))
 

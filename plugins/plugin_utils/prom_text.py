@@ -155,7 +155,7 @@ def counter_delta(before: Sequence[Sequence[PromSample]],
     if len(before) != len(after):
         raise ValueError(f"scrapes of {len(before)} and {len(after)} targets cannot be compared")
     out: Scrape = []
-    for b_scrape, a_scrape in zip(before, after):
+    for b_scrape, a_scrape in zip(before, after, strict=True):
         previous = {s.key(): s.value for s in b_scrape}
         for s in a_scrape:
             old = previous.get(s.key(), 0.0)

@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+import getpass
+import os
 import secrets as _secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,6 +47,23 @@ def new_run_id(now: _dt.datetime | None = None, token: str | None = None) -> str
     if moment.tzinfo is not None:
         moment = moment.astimezone(_dt.UTC)  # the id says Z: an aware local time must be converted
     return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + (token or _secrets.token_hex(3))
+
+
+def default_record_dir(environ: Mapping[str, str]) -> str:
+    """Where run directories go when liftoff_record_dir is not set: $LIFTOFF_RECORD_DIR or ~/.liftoff/records."""
+    return environ.get("LIFTOFF_RECORD_DIR") or os.path.join(environ.get("HOME") or os.path.expanduser("~"),
+                                                             ".liftoff", "records")
+
+
+def default_operator(environ: Mapping[str, str]) -> str:
+    """Who runs the deploy when liftoff_operator is not set: $LIFTOFF_OPERATOR, $USER, or the login name."""
+    for name in ("LIFTOFF_OPERATOR", "USER", "LOGNAME"):
+        if environ.get(name):
+            return environ[name]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def fold(items: Iterable[dict[str, Any]]) -> RunState:

@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from localenv import LocalEnv  # noqa: E402
+from localenv import LocalEnv
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (REPO, applied_migrations, backups, evidence, latest_record, release_state, runs,
-                      served_version)
+from conftest import REPO, applied_migrations, backups, evidence, latest_record, release_state, runs, served_version
 from localenv import LocalEnv
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import lock

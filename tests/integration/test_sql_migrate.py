@@ -79,7 +79,7 @@ def run_module(
         doc = json.loads(out[out.index("{"):])
         result = doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
     except (ValueError, KeyError, IndexError) as exc:
-        raise AssertionError(f"no JSON result ({exc}); rc={proc.returncode}\n{out}\n{proc.stderr}")
+        raise AssertionError(f"no JSON result ({exc}); rc={proc.returncode}\n{out}\n{proc.stderr}") from exc
     return proc.returncode, result, out + proc.stderr
 
 

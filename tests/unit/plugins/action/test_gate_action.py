@@ -11,12 +11,13 @@ from unittest.mock import MagicMock
 import pytest
 import yaml
 from ansible.errors import AnsibleActionFail
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
 from ansible_collections.liftoff.release.plugins.action import gate as gate_action
 from ansible_collections.liftoff.release.plugins.modules import gate as gate_doc
 from ansible_collections.liftoff.release.plugins.plugin_utils.gate import (
     parse_metric_specs,
 )
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 METRICS = [
     {"name": "error_ratio", "kind": "error_ratio", "max": 0.05},

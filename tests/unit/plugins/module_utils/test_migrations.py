@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
 from ansible_collections.liftoff.release.plugins.module_utils._migrations import (
     AppliedMigration,
     DriftError,

@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 import pytest
+
 from ansible_collections.liftoff.release.plugins.plugin_utils.gate import (
     GateSpecError,
     MetricSpec,

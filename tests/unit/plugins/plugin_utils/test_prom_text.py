@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
 from ansible_collections.liftoff.release.plugins.plugin_utils.prom_text import (
     PromParseError,
     PromSample,
@@ -16,7 +18,6 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.prom_text import (
     parse_text,
     sum_counter,
 )
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 TEXT = r'''# HELP http_requests_total Requests.
 # TYPE http_requests_total counter
@@ -132,7 +133,7 @@ def test_histogram_quantile(q: float, buckets: list[tuple[float, float]],
 
 
 def test_histogram_quantile_bad_q() -> None:
-    with pytest.raises(ValueError, match="quantile must be within 0..1"):
+    with pytest.raises(ValueError, match=r"quantile must be within 0\.\.1"):
         histogram_quantile(2, [(math.inf, 1)])
 
 

@@ -78,7 +78,7 @@ def test_redact_text_known_values_longest_first() -> None:
 
 
 def test_redact_nested_structures() -> None:
-    value = {
+    value: dict[str, Any] = {
         "title": "connect with hunter22",
         "details": {
             "db_password": "hunter22",

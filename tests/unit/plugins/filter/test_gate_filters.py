@@ -1,0 +1,58 @@
+"""Filters over the gate: gate_spec_errors, gate_percentile."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.liftoff.release.plugins.filter.gate import FilterModule, gate_percentile, gate_spec_errors
+
+GOOD = {"name": "error_ratio", "kind": "error_ratio", "max": 0.05}
+
+
+def test_valid_specs_have_no_errors() -> None:
+    assert gate_spec_errors([GOOD, {"name": "p95", "kind": "latency_quantile", "max": 0.5, "quantile": 0.95}]) == []
+
+
+@pytest.mark.parametrize(("metrics", "expected"), [
+    ({"name": "x"}, ["gate_metrics must be a list of metric definitions, got dict"]),
+    ("error_ratio", ["gate_metrics must be a list of metric definitions, got str"]),
+    (None, ["gate_metrics must be a list of metric definitions, got NoneType"]),
+    ([], ["gate_metrics must list at least one metric: a gate with none cannot fail"]),
+])
+def test_not_a_list_or_empty(metrics: Any, expected: list[str]) -> None:
+    assert gate_spec_errors(metrics) == expected
+
+
+def test_every_bad_entry_is_reported_by_index_and_field() -> None:
+    errors = gate_spec_errors([GOOD, {"name": "x", "kind": "error_ratio", "max": "lots"},
+                               "oops", {"name": "v", "kind": "value", "max": 1}])
+    assert len(errors) == 3
+    assert errors[0].startswith("gate_metrics[1].max must be a number")
+    assert errors[1] == "gate_metrics[2] must be a mapping with at least name, kind and min or max, got str"
+    assert errors[2].startswith("gate_metrics[3].series is required for kind value")
+
+
+def test_duplicate_names_and_custom_variable() -> None:
+    assert gate_spec_errors([GOOD, GOOD], var="canary_metrics") == [
+        "canary_metrics[1].name 'error_ratio' is already used by canary_metrics[0]; names must be unique"]
+
+
+@pytest.mark.parametrize(("values", "q", "expected"), [
+    ([1, 2, 3, 4, 5], 0.5, 3.0),
+    (["1", "2"], "1", 2.0),
+    ([10], 0.95, 10.0),
+])
+def test_gate_percentile(values: list[Any], q: Any, expected: float) -> None:
+    assert gate_percentile(values, q) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("values", [["a", 1], None])
+def test_gate_percentile_bad_values(values: Any) -> None:
+    with pytest.raises(AnsibleFilterError, match=r"^liftoff\.release\.gate_percentile: .* \(values "):
+        gate_percentile(values)
+
+
+def test_filter_module_exports() -> None:
+    assert set(FilterModule().filters()) == {"gate_spec_errors", "gate_percentile"}
