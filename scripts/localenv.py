@@ -95,7 +95,8 @@ class LocalEnv:
 
     def playbook(self, playbook: str, *args: str, version: str | None = None,
                  timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(REPO / "playbooks" / playbook),
+        path = playbook if Path(playbook).is_absolute() else str(REPO / "playbooks" / playbook)
+        cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), path,
                "-i", str(REPO / "inventories" / "local")]
         if version:
             cmd += ["-e", f"liftoff_version={version}"]

@@ -4,6 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
+# molecule finds ansible-playbook and ansible-config on PATH.
+export PATH="$PWD/$BIN:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_NOCOLOR=1
 parts=("${@:-lint unit integration molecule}")
 read -r -a parts <<< "${parts[*]}"
 failed=()

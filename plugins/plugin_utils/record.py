@@ -105,6 +105,9 @@ def markdown(record: dict[str, Any]) -> str:
     ]
     if record["reason"]:
         lines.append(f"| Why it failed | {_cell(record['reason'])} (phase: {record['failed_phase']}) |")
+    if record["reason"]:
+        lines += ["", "## Why the run did not succeed", "", f"Phase **{record['failed_phase']}**:", ""]
+        lines += [f"- {part.strip()}" for part in str(record["reason"]).split("; ") if part.strip()]
     lines += ["", "## Phases", "", "| phase | status | duration (s) | checks |", "|---|---|---|---|"]
     lines += [f"| {p['name']} | {p['status']} | {_cell(p['duration_s'])} | {p['checks']} |" for p in record["phases"]]
     for phase in record["phases"]:
@@ -123,6 +126,15 @@ def markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _threshold(threshold: Any) -> str:
+    """'>= 1 and <= 5' from {'min': 1, 'max': 5}; other shapes as text."""
+    if not isinstance(threshold, dict):
+        return _cell(threshold)
+    parts = [f">= {threshold['min']}"] if threshold.get("min") is not None else []
+    parts += [f"<= {threshold['max']}"] if threshold.get("max") is not None else []
+    return " and ".join(parts) or "-"
+
+
 def _gate_section(gate: dict[str, Any]) -> list[str]:
     lines = ["", "## Gate", "", f"**Verdict:** `{gate.get('verdict')}`", ""]
     for reason in gate.get("reasons") or []:
@@ -132,7 +144,8 @@ def _gate_section(gate: dict[str, Any]) -> list[str]:
         metrics = list(metrics.values())
     for metric in metrics:
         lines += ["", f"### {metric.get('name')} ({metric.get('status') or metric.get('result')})", "",
-                  f"Threshold: {_cell(metric.get('threshold'))}; severity {_cell(metric.get('severity'))}", "",
+                  f"Threshold: {_threshold(metric.get('threshold'))}; severity {_cell(metric.get('severity'))}"
+                  f"; limit {_cell(metric.get('limit'))}", "",
                   "| # | time | value | status |", "|---|---|---|---|"]
         for n, sample in enumerate(metric.get("samples") or [], 1):
             lines.append(f"| {n} | {_cell(sample.get('at'))} | {_cell(sample.get('value'))} | "

@@ -86,6 +86,11 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
         state.started = state.started or item.get("started", "")
         state.check_mode = bool(details.get("check_mode", False))
         return
+    if ident == "run.interrupted" and status == "fail" and not state.failed:
+        state.failed = True
+        state.failed_phase = "run"
+        state.reason = str(details.get("error") or item.get("actual") or "a host failed outside a phase")
+        return
     phase, _, kind = ident.partition(".")
     if kind == "phase":
         state.phases[phase] = str(status)

@@ -229,3 +229,16 @@ def test_manual_rollback_playbook(local_env: LocalEnv) -> None:
     forward = local_env.playbook("rollback.yml", "-e", "rollback_to=v2", version="v2")
     assert forward.returncode == 0, output(forward)[-3000:]
     assert served_version(local_env) == "v2"
+
+
+def test_a_crash_outside_any_phase_still_rolls_back_and_records(local_env: LocalEnv) -> None:
+    assert served_version(local_env) == "v2"
+    crash = Path(__file__).parent / "playbooks" / "crash_after_rollout.yml"
+    result = local_env.playbook(str(crash), version="v1")
+    assert result.returncode != 0
+    assert served_version(local_env) == "v2"  # the rollout to v1 was undone
+    record = latest_record(local_env)
+    assert record["outcome"] == "rolled_back"
+    assert record["failed_phase"] == "run" and "outside a phase" in record["reason"]
+    assert evidence(record, "rollback.undo_app")["status"] == "pass"
+    assert not (local_env.root / "records" / "local" / "deploy.lock").exists()

@@ -149,3 +149,16 @@ def test_markdown_check_mode_and_long_cells() -> None:
     text = markdown(build(items, fold(items)))
     assert "(check mode: a plan, nothing was changed)" in text
     assert "actual: " + "y" * 157 + "..." in text
+
+
+def test_markdown_gives_every_reason_in_full_and_thresholds_as_bounds() -> None:
+    journal = rolled_back_journal()
+    long_reason = "latency_p95 breached max 0.5 in 4 of 5 samples (last 0.91), more than failure_limit 0" * 3
+    for item in journal:
+        if item["id"] == "verify.verdict":
+            item["details"]["reasons"] = [GATE["reasons"][0], long_reason]
+    text = markdown(build(journal, fold(journal)))
+    assert "## Why the run did not succeed" in text
+    assert f"- {long_reason}" in text  # not cut like a table cell
+    assert "Threshold: <= 0.05" in text
+    assert "'min': None" not in text
