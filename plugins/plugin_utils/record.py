@@ -66,7 +66,7 @@ def build(items: list[dict[str, Any]], state: RunState) -> dict[str, Any]:
         "phases": phases,
         "gate": verdict_item["details"] if verdict_item else None,
         "rollback": {
-            "performed": state.rollback_status in ("pass", "fail"),
+            "performed": state.rollback_status in ("pass", "fail") and bool(state.changes),
             "status": state.rollback_status,
             "undone": [i for i in items if i.get("phase") == "rollback" and i["id"] != "rollback.phase"],
         },

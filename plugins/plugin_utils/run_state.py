@@ -117,12 +117,12 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
 
 
 def outcome(state: RunState) -> str:
-    """success, failed (nothing to undo / not undone), rolled_back, or rollback_failed."""
+    """success; failed (nothing was changed, or nothing undone); rolled_back (changes undone); rollback_failed."""
     if not state.failed:
         return "success"
     if state.rollback_status == "fail":
         return "rollback_failed"
-    if state.rollback_status == "pass":
+    if state.rollback_status == "pass" and state.changes:
         return "rolled_back"
     return "failed"
 

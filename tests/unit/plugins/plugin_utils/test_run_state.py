@@ -67,14 +67,17 @@ def test_verdict_rollback_without_reasons() -> None:
     assert state.reason == "gate verdict ROLLBACK: no reason given"
 
 
-@pytest.mark.parametrize(("rollback_status", "outcome"), [
-    ("pass", "rolled_back"),
-    ("fail", "rollback_failed"),
-    ("skip", "failed"),
+@pytest.mark.parametrize(("rollback_status", "changed", "outcome"), [
+    ("pass", True, "rolled_back"),
+    ("pass", False, "failed"),  # nothing was changed, so nothing was rolled back
+    ("fail", True, "rollback_failed"),
+    ("fail", False, "rollback_failed"),
+    ("skip", True, "failed"),
 ])
-def test_rollback_outcomes(rollback_status: str, outcome: str) -> None:
-    state = fold([start(), ev("smoke.phase", "fail", 2, details={"error": "health 500"}),
-                  ev("rollback.phase", rollback_status, 3)])
+def test_rollback_outcomes(rollback_status: str, changed: bool, outcome: str) -> None:
+    change = [ev("rollout.change", "info", 2, details={"undo": {"kind": "app"}})] if changed else []
+    state = fold([start(), *change, ev("smoke.phase", "fail", 3, details={"error": "health 500"}),
+                  ev("rollback.phase", rollback_status, 4)])
     assert state.outcome == outcome
     assert state.rollback_status == rollback_status
     assert state.failed_phase == "smoke", "the rollback phase never becomes the failed phase"

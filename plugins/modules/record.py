@@ -1,0 +1,103 @@
+# Copyright: liftoff.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation for the liftoff.release.record action plugin (no module code runs)."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: record
+short_description: Render the deployment record (record.json, record.md) from the evidence journal
+version_added: 1.0.0
+description:
+  - An B(action plugin that runs on the controller only); this file only documents it.
+  - Reads the current run's evidence journal (C(evidence.jsonl) in the C(run_dir)
+    directory set by M(liftoff.release.run); the task fails when no run was started in the
+    play), folds it into the run's state and renders the deployment record into the
+    same directory - C(record.json) (schema C(liftoff.release/record/v1)) for machines
+    and C(record.md), the filled-in checklist, for people.
+  - The record names the run, environment, version and previous version, operator,
+    strategy, outcome (C(success), C(failed), C(rolled_back), C(rollback_failed)), the
+    failed phase and why, the gate's verdict, each phase with its status and timing, and
+    every evidence item.
+  - It is rendered for failed and rolled-back runs too, and can be rendered again at any
+    time; each file is replaced atomically.
+  - Secrets are masked in both files, as in the journal.
+author:
+  - liftoff.release contributors
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Writes the record in check mode too, so a check-mode run leaves its plan on record. Never reports a change.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    details: Runs on the Ansible controller only and never connects to the managed host; the record is on the controller.
+options:
+  formats:
+    description: Which files to write - V(json) for C(record.json), V(markdown) for C(record.md).
+    type: list
+    elements: str
+    choices: [json, markdown]
+    default: [json, markdown]
+seealso:
+  - module: liftoff.release.run
+  - module: liftoff.release.evidence
+"""
+
+EXAMPLES = r"""
+- name: Write the deployment record
+  liftoff.release.record:
+  run_once: true
+  register: deploy_record
+
+- name: Fail the command when the run did not succeed
+  ansible.builtin.fail:
+    msg: "{{ deploy_record.outcome }} in {{ deploy_record.failed_phase }}: {{ deploy_record.reason }} (see {{ deploy_record.paths.markdown }})"
+  when: deploy_record.outcome != 'success'
+  run_once: true
+
+- name: Only the machine-readable record
+  liftoff.release.record:
+    formats: [json]
+  run_once: true
+"""
+
+RETURN = r"""
+paths:
+  description: The files written, by format.
+  returned: always
+  type: dict
+  sample:
+    json: /var/lib/liftoff/records/production/20261123T064500Z-1a2b3c/record.json
+    markdown: /var/lib/liftoff/records/production/20261123T064500Z-1a2b3c/record.md
+outcome:
+  description: The run's outcome - C(success), C(failed), C(rolled_back) or C(rollback_failed).
+  returned: always
+  type: str
+  sample: rolled_back
+reason:
+  description: Why the run failed; null when it did not.
+  returned: always
+  type: str
+  sample: "gate verdict ROLLBACK: error_ratio breached max 0.05 in 3 of 5 samples"
+failed_phase:
+  description: The phase that failed first; null when none did.
+  returned: always
+  type: str
+  sample: verify
+verdict:
+  description: The gate's verdict (PROCEED, HOLD, ROLLBACK); null when the gate did not run.
+  returned: always
+  type: str
+  sample: ROLLBACK
+"""
