@@ -8,8 +8,9 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import http_check
-from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import inventory_host, record
+from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import inventory_host, record, task_secrets
 from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import PHASES, Evidence, utc_now
+from ansible_collections.liftoff.release.plugins.plugin_utils.redact import redact, redact_text
 
 
 class ActionModule(ActionBase):
@@ -38,6 +39,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        if self._task.check_mode and args["method"].upper() not in ("GET", "HEAD", "OPTIONS"):
+            result.update(changed=False, skipped=True, passed=None,
+                          msg=f"check mode: a {args['method'].upper()} request could change the target; not sent")
+            return result
         started = utc_now()
         verdict = http_check.check(
             args["url"], method=args["method"], headers=args["headers"], expect_status=args["status"],
@@ -57,9 +62,10 @@ class ActionModule(ActionBase):
                 ended=utc_now(), host=inventory_host(task_vars),
                 details={"url": args["url"], "failures": verdict.failures, "attempts": verdict.attempts,
                          "latency_ms": response.latency_ms, "status_code": response.status}))
+        secrets = task_secrets(task_vars, self._templar)
         result.update(changed=False, passed=verdict.passed, status=verdict.response.status,
-                      latency_ms=verdict.response.latency_ms, failures=verdict.failures,
-                      attempts=verdict.attempts, body=data["response"]["body"])
+                      latency_ms=verdict.response.latency_ms, failures=redact(verdict.failures, secrets),
+                      attempts=verdict.attempts, body=redact_text(data["response"]["body"], secrets))
         if not verdict.passed:
-            result.update(failed=True, msg=f"{args['url']}: " + "; ".join(verdict.failures))
+            result.update(failed=True, msg=redact_text(f"{args['url']}: " + "; ".join(verdict.failures), secrets))
         return result
