@@ -77,6 +77,7 @@ class Plan:
 
     pending: tuple[Migration, ...]
     already_applied: int
+    ahead: tuple[str, ...] = ()
 
 
 def parse_filename(filename: str) -> tuple[str, str]:
@@ -132,20 +133,38 @@ def load_migrations(path: str) -> list[Migration]:
     return order_migrations(migrations)
 
 
+def ahead_of_release(migrations: Sequence[Migration], applied: Sequence[AppliedMigration]) -> list[str]:
+    """Applied versions newer than every file this release ships.
+
+    That is the database being ahead of the release, not drift: after an application-only
+    rollback the schema keeps the newer release's (backward-compatible) migrations, and the
+    previous release must still deploy.
+    """
+    newest_file = max((m.order for m in migrations), default=-1)
+    return [row.version for row in sorted(applied, key=lambda r: int(r.version)) if int(row.version) > newest_file]
+
+
 def find_drift(migrations: Sequence[Migration], applied: Sequence[AppliedMigration]) -> list[Drift]:
-    """Applied versions whose file changed or vanished, and pending files older than the newest applied."""
+    """Applied versions whose file changed or vanished, and pending files older than the newest applied.
+
+    An applied version newer than every file of the release is not drift (see ahead_of_release).
+    """
     files = {m.order: m for m in migrations}
+    ahead = set(ahead_of_release(migrations, applied))
+    ahead_orders = {int(v) for v in ahead}
     drift: list[Drift] = []
     applied_orders = set()
     for row in applied:
         order = int(row.version)
         applied_orders.add(order)
         migration = files.get(order)
+        if row.version in ahead:
+            continue
         if migration is None:
             drift.append(Drift(row.version, f"{row.version}_{row.name}.sql", "missing"))
         elif migration.checksum != row.checksum:
             drift.append(Drift(row.version, migration.filename, "changed"))
-    newest = max(applied_orders, default=None)
+    newest = max(applied_orders - ahead_orders, default=None)
     if newest is not None:
         for migration in migrations:
             if migration.order not in applied_orders and migration.order < newest:
@@ -187,7 +206,7 @@ def plan(
         m for m in migrations
         if m.order not in done and (stop_at is None or m.order <= stop_at)
     )
-    return Plan(pending=pending, already_applied=len(done))
+    return Plan(pending=pending, already_applied=len(done), ahead=tuple(ahead_of_release(migrations, applied)))
 
 
 def fingerprint(rows: Iterable[Sequence[object]]) -> str:

@@ -180,6 +180,14 @@ pending:
   elements: dict
   sample:
     - {version: "003", name: add_index, file: 003_add_index.sql, checksum: 60303ae22...}
+ahead:
+  description:
+    - Applied versions newer than every file this release ships (the database is ahead of the
+      release, as after an application-only rollback). Not drift; reported so the record shows it.
+  returned: always
+  type: list
+  elements: str
+  sample: ["003"]
 already_applied:
   description: Number of versions that were in the tracking table before this run.
   returned: always
@@ -407,7 +415,7 @@ def apply_one(conn: Any, table: TrackingTable, migration: Migration, params: dic
 def run(module: AnsibleModule, conn: Any, started: float) -> None:
     params = module.params
     table = TrackingTable(params["table"])
-    result: dict[str, Any] = {"changed": False, "applied": [], "pending": [], "already_applied": 0}
+    result: dict[str, Any] = {"changed": False, "applied": [], "pending": [], "already_applied": 0, "ahead": []}
 
     def finish_fail(msg: str, **extra: Any) -> NoReturn:
         result.update(extra)
@@ -442,6 +450,7 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
         finish_fail(str(exc))
 
     result["already_applied"] = the_plan.already_applied
+    result["ahead"] = list(the_plan.ahead)
     result["fingerprint_before"] = schema_fingerprint(conn, table)
     result["pending"] = [summary(m) for m in the_plan.pending]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.liftoff.release.plugins.module_utils import _migrations as migrations_lib
 from ansible_collections.liftoff.release.plugins.module_utils._migrations import (
     AppliedMigration,
     DriftError,
@@ -169,3 +170,20 @@ def test_fingerprint_is_stable_and_order_sensitive() -> None:
 def test_summary_shape() -> None:
     assert summary(M1) == {"version": "001", "name": "users", "file": "001_users.sql", "checksum": M1.checksum}
     assert summary(M1, 12)["duration_ms"] == 12
+
+
+def test_database_ahead_of_the_release_is_not_drift() -> None:
+    """After an app-only rollback the schema keeps the newer release's migrations; the older release deploys."""
+    files = [migrations_lib.make_migration("001_a.sql", b"a"), migrations_lib.make_migration("002_b.sql", b"b")]
+    applied = [migrations_lib.AppliedMigration("001", "a", migrations_lib.checksum(b"a")), migrations_lib.AppliedMigration("002", "b", migrations_lib.checksum(b"b")),
+               migrations_lib.AppliedMigration("003", "c", migrations_lib.checksum(b"c"))]
+    assert migrations_lib.find_drift(files, applied) == []
+    the_plan = migrations_lib.plan(files, applied)
+    assert the_plan.pending == () and the_plan.ahead == ("003",)
+
+
+def test_a_missing_file_older_than_the_release_newest_is_still_drift() -> None:
+    files = [migrations_lib.make_migration("001_a.sql", b"a"), migrations_lib.make_migration("004_d.sql", b"d")]
+    applied = [migrations_lib.AppliedMigration("001", "a", migrations_lib.checksum(b"a")), migrations_lib.AppliedMigration("003", "c", migrations_lib.checksum(b"c"))]
+    with pytest.raises(migrations_lib.DriftError, match=r"version 003 \(003_c.sql\) is applied but its file is missing"):
+        migrations_lib.plan(files, applied)
