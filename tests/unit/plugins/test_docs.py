@@ -225,6 +225,10 @@ def test_filter_documented_options_match_signature(name: str) -> None:
     options = doc["options"]
     assert set(options) == {"_input"} | {p.name for p in params[1:]}
     for param in params[1:]:
-        assert _canonical(options[param.name].get("default")) == _canonical(param.default), param.name
+        if param.default is inspect.Parameter.empty:
+            assert options[param.name].get("required") is True, f"{param.name} has no default: document it required"
+            assert "default" not in options[param.name], param.name
+        else:
+            assert _canonical(options[param.name].get("default")) == _canonical(param.default), param.name
     assert doc["positional"].replace(" ", "").split(",") == ["_input", *(p.name for p in params[1:])]
     assert doc["name"] == name
