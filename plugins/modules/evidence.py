@@ -32,21 +32,11 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - liftoff.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Writes the item in check mode too, so a check-mode run leaves evidence of its plan. Never reports a change.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-    details: Runs on the Ansible controller only and never connects to the managed host; the journal is on the controller.
 options:
   id:
     description: Stable dotted id, C(<phase>.<check>), for example C(backup.verify).

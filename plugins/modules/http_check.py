@@ -28,23 +28,13 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - liftoff.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details:
       - Sends the request in check mode too (and records O(evidence)); a check only reads,
         unless O(method) is one that changes something on the server. Never reports a change.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-    details: The request goes from the Ansible controller, not from the managed host; the task never connects to the host.
 options:
   url:
     description: The URL to request; only C(http://) and C(https://) URLs are requested.

@@ -33,21 +33,11 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - liftoff.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Takes, renews and releases nothing; the task still fails when the lock would be refused (held by another run and not stale).
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-    details: Runs on the Ansible controller only and never connects to the managed host; the lock file is on the controller.
 options:
   path:
     description: The lock file on the controller, for example C(<record_dir>/<environment>/deploy.lock).

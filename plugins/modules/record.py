@@ -27,21 +27,11 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - liftoff.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Writes the record in check mode too, so a check-mode run leaves its plan on record. Never reports a change.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-    details: Runs on the Ansible controller only and never connects to the managed host; the record is on the controller.
 options:
   formats:
     description: Which files to write - V(json) for C(record.json), V(markdown) for C(record.md).

@@ -30,23 +30,13 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - liftoff.release.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details:
       - O(state=start) writes the run directory and C(run.start) in check mode too, with
         C(check_mode=true), so a check-mode run leaves a record of its plan.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-    details: Runs on the Ansible controller only and never connects to the managed host; the run directory is on the controller.
 options:
   state:
     description:
