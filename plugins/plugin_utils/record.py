@@ -107,7 +107,13 @@ def markdown(record: dict[str, Any]) -> str:
         lines.append(f"| Why it failed | {_cell(record['reason'])} (phase: {record['failed_phase']}) |")
     if record["reason"]:
         lines += ["", "## Why the run did not succeed", "", f"Phase **{record['failed_phase']}**:", ""]
-        lines += [f"- {part.strip()}" for part in str(record["reason"]).split("; ") if part.strip()]
+        gate_reasons = (record["gate"] or {}).get("reasons") or []
+        if record["failed_phase"] == "verify" and gate_reasons:
+            lines.append(f"Gate verdict **{record['verdict']}**:")
+            lines.append("")
+            lines += [f"- {reason}" for reason in gate_reasons]
+        else:
+            lines.append(str(record["reason"]))
     lines += ["", "## Phases", "", "| phase | status | duration (s) | checks |", "|---|---|---|---|"]
     lines += [f"| {p['name']} | {p['status']} | {_cell(p['duration_s'])} | {p['checks']} |" for p in record["phases"]]
     for phase in record["phases"]:

@@ -225,7 +225,13 @@ def test_manual_rollback_playbook(local_env: LocalEnv) -> None:
     assert result.returncode == 0, output(result)[-3000:]
     assert served_version(local_env) == "v1"
     state = release_state(local_env)
-    assert (state["current"], state["previous"]) == ("v1", "v2")
+    # previous is what ran before v1 was deployed (nothing); v2 is marked rolled back, so another
+    # "roll back to previous" can never bring it back by accident.
+    assert (state["current"], state["previous"]) == ("v1", None)
+    assert "v2" in state["rolled_back"]
+    nothing_before = local_env.playbook("rollback.yml", version="v2")
+    assert nothing_before.returncode != 0 and "no previous release is recorded" in output(nothing_before)
+    assert served_version(local_env) == "v1"
     forward = local_env.playbook("rollback.yml", "-e", "rollback_to=v2", version="v2")
     assert forward.returncode == 0, output(forward)[-3000:]
     assert served_version(local_env) == "v2"

@@ -162,3 +162,11 @@ def test_markdown_gives_every_reason_in_full_and_thresholds_as_bounds() -> None:
     assert f"- {long_reason}" in text  # not cut like a table cell
     assert "Threshold: <= 0.05" in text
     assert "'min': None" not in text
+
+
+def test_a_reason_that_is_not_the_gate_is_printed_whole() -> None:
+    reason = "deploy lock for 'prod' is held by owner 'alice', run r1; wait for that run to finish"
+    journal = [ev("run.start", "info", ts(0), ts(0), 1, details={"run_id": "r2", "environment": "prod"}),
+               ev("preflight.phase", "fail", ts(1), ts(1), 2, details={"error": reason})]
+    text = markdown(build(journal, fold(journal)))
+    assert f"\n{reason}\n" in text
