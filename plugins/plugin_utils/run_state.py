@@ -96,6 +96,10 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
         state.phases[phase] = str(status)
         if phase == "rollback":
             state.rollback_status = str(status)
+            if status == "fail" and not state.reason:
+                # A rollback asked for on its own (or after a failure nobody recorded) that fails.
+                state.failed_phase = "rollback"
+                state.reason = str(details.get("error") or item.get("actual") or "rollback failed")
         elif status == "fail" and not state.failed:
             state.failed = True
             state.failed_phase = phase
@@ -118,10 +122,10 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
 
 def outcome(state: RunState) -> str:
     """success; failed (nothing was changed, or nothing undone); rolled_back (changes undone); rollback_failed."""
-    if not state.failed:
-        return "success"
     if state.rollback_status == "fail":
         return "rollback_failed"
+    if not state.failed:
+        return "success"
     if state.rollback_status == "pass" and state.changes:
         return "rolled_back"
     return "failed"

@@ -118,3 +118,9 @@ def test_new_run_id_format() -> None:
 def test_new_run_id_converts_aware_time_to_utc() -> None:
     local = dt.datetime(2026, 11, 23, 8, 45, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     assert new_run_id(local, "abcdef") == "20261123T064500Z-abcdef"
+
+
+def test_a_rollback_run_on_its_own_that_fails_is_a_failed_run() -> None:
+    state = fold([start(), ev("rollback.phase", "fail", 2, details={"error": "no previous release is recorded"})])
+    assert state.outcome == "rollback_failed"
+    assert state.failed_phase == "rollback" and state.reason == "no previous release is recorded"
