@@ -247,4 +247,6 @@ def test_a_crash_outside_any_phase_still_rolls_back_and_records(local_env: Local
     assert record["outcome"] == "rolled_back"
     assert record["failed_phase"] == "run" and "outside a phase" in record["reason"]
     assert evidence(record, "rollback.undo_app")["status"] == "pass"
+    assert evidence(record, "smoke.phase")["status"] == "skip"
+    assert "simulated crash" in evidence(record, "run.interrupted")["details"]["error"]
     assert not (local_env.root / "records" / "local" / "deploy.lock").exists()
