@@ -54,8 +54,10 @@ STAMP=$VENV/.requirements.sha256
 WANT=$(cat requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   log "installing Python requirements (first time: about a minute)"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt
+  # (some machines' pip configuration lists local index folders that may not exist: not our concern)
+  pipq() { "$VENV/bin/pip" install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location '" >&2); }
+  pipq --upgrade pip
+  pipq -r requirements-test.txt
   echo "$WANT" > "$STAMP"
 fi
 
