@@ -208,15 +208,25 @@ def test_bad_input_is_rejected_before_any_change(local_env: LocalEnv, extra: lis
     assert not (local_env.root / "records" / "local" / "deploy.lock").exists()
 
 
-def test_each_phase_playbook_runs_alone(local_env: LocalEnv) -> None:
+@pytest.mark.parametrize("phase", ["preflight", "backup", "migrate", "rollout", "smoke", "verify"])
+def test_each_phase_playbook_runs_alone(local_env: LocalEnv, phase: str) -> None:
+    assert served_version(local_env) == "v2"
     count = len(backups(local_env))
-    result = local_env.playbook("backup.yml", version="v2")
+    result = local_env.playbook(f"{phase}.yml", version="v2")
     assert result.returncode == 0, output(result)[-3000:]
-    assert len(backups(local_env)) == count + 1
     record = latest_record(local_env)
     assert record["outcome"] == "success"
-    assert evidence(record, "backup.verify")["status"] == "pass"
-    assert [p["name"] for p in record["phases"] if p["name"] not in ("run",)] == ["preflight", "backup"]
+    assert evidence(record, "preflight.lock")["status"] == "pass"  # a run of its own, under the lock
+    assert evidence(record, f"{phase}.phase")["status"] == "pass"
+    expected = ["preflight"] if phase == "preflight" else ["preflight", phase]
+    assert [p["name"] for p in record["phases"] if p["name"] != "run"] == expected
+    assert len(backups(local_env)) == count + (1 if phase == "backup" else 0)
+    if phase == "backup":
+        assert evidence(record, "backup.verify")["status"] == "pass"
+    if phase == "verify":
+        assert record["verdict"] == "PROCEED"
+    assert served_version(local_env) == "v2"
+    assert not (local_env.root / "records" / "local" / "deploy.lock").exists()
 
 
 def test_manual_rollback_playbook(local_env: LocalEnv) -> None:
