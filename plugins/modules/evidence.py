@@ -23,7 +23,8 @@ description:
     C(details.undo) says how to undo it), C(verify.verdict) (the gate's verdict in
     C(actual)), C(rollback.*) and C(run.end).
   - Values of variables named like a secret (C(*password*), C(*token*), C(*secret*),
-    C(*key*)) and those listed in C(liftoff_secret_values) are masked everywhere in the
+    C(*api_key*), C(*private_key*), C(*access_key*), C(*credential*)) and those listed in
+    C(liftoff_secret_values) are masked everywhere in the
     item before it is written. Writers append under an exclusive C(fcntl) lock, so
     parallel hosts never interleave lines.
   - The item is validated first; a bad one fails the task and writes nothing.
