@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import ORDER, RunState
+from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import ORDER, RunState, driving_reasons
 
 SCHEMA = "liftoff.release/record/v1"
 BOX = {"pass": "[x]", "fail": "[ ] FAILED:", "skip": "[-]", "info": "[x]"}
@@ -107,7 +107,7 @@ def markdown(record: dict[str, Any]) -> str:
         lines.append(f"| Why it failed | {_cell(record['reason'])} (phase: {record['failed_phase']}) |")
     if record["reason"]:
         lines += ["", "## Why the run did not succeed", "", f"Phase **{record['failed_phase']}**:", ""]
-        gate_reasons = (record["gate"] or {}).get("reasons") or []
+        gate_reasons = driving_reasons(record["gate"] or {})
         if record["failed_phase"] == "verify" and gate_reasons:
             lines.append(f"Gate verdict **{record['verdict']}**:")
             lines.append("")

@@ -112,12 +112,20 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
         if state.verdict in ("ROLLBACK", "HOLD") and not state.failed:
             state.failed = True
             state.failed_phase = "verify"
-            reasons = details.get("reasons") or []
+            reasons = driving_reasons(details)
             state.reason = f"gate verdict {state.verdict}: " + ("; ".join(reasons) if reasons else "no reason given")
     elif phase == "rollback" and kind.startswith("undo") and status in ("pass", "skip"):
         target = details.get("change")
         if target:
             state.undone.append(str(target))
+
+
+def driving_reasons(verdict: dict[str, Any]) -> list[str]:
+    """The reasons of the metrics that drove a gate verdict (all reasons when none is named)."""
+    driving = set(verdict.get("driving") or [])
+    named = [str(m["reason"]) for m in verdict.get("metrics") or []
+             if isinstance(m, dict) and m.get("name") in driving and m.get("reason")]
+    return named or [str(r) for r in verdict.get("reasons") or []]
 
 
 def outcome(state: RunState) -> str:

@@ -124,3 +124,11 @@ def test_a_rollback_run_on_its_own_that_fails_is_a_failed_run() -> None:
     state = fold([start(), ev("rollback.phase", "fail", 2, details={"error": "no previous release is recorded"})])
     assert state.outcome == "rollback_failed"
     assert state.failed_phase == "rollback" and state.reason == "no previous release is recorded"
+
+
+def test_the_reason_names_only_the_metrics_that_drove_the_verdict() -> None:
+    verdict = {"driving": ["error_ratio"], "reasons": ["error_ratio breached", "latency_p95 within max 0.5"],
+               "metrics": [{"name": "error_ratio", "reason": "error_ratio breached max 0.05"},
+                           {"name": "latency_p95", "reason": "latency_p95 within max 0.5"}]}
+    state = fold([start(), ev("verify.verdict", "fail", 2, actual="ROLLBACK", details=verdict)])
+    assert state.reason == "gate verdict ROLLBACK: error_ratio breached max 0.05"
