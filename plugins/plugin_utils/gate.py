@@ -354,7 +354,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     pos = q * (len(ordered) - 1)
     lo = math.floor(pos)
     hi = math.ceil(pos)
-    if lo == hi:
+    if lo == hi or ordered[lo] == ordered[hi]:  # also inf == inf: inf - inf is NaN
         return ordered[lo]
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 

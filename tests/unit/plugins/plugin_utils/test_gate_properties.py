@@ -1,0 +1,327 @@
+"""Property-based tests for the gate's decision engine (hypothesis, derandomized for CI)."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.liftoff.release.plugins.plugin_utils.gate import (
+    MetricSpec,
+    Sample,
+    Verdict,
+    decide,
+    error_sample,
+    evaluate_metric,
+    make_sample,
+    parse_metric_spec,
+    percentile,
+)
+
+AT = "2026-11-23T06:40:00.000Z"
+RANK = {"PROCEED": 0, "HOLD": 1, "ROLLBACK": 2}
+
+PROPERTY = settings(max_examples=200, deadline=None, derandomize=True)
+
+# A raw sample: ("value", x) | ("nodata", None) | ("error", message)
+RawSample = tuple[str, Any]
+
+
+# --------------------------------------------------------------------------- strategies
+
+_SPAN = 1e6
+_finite = st.floats(min_value=-_SPAN, max_value=_SPAN, allow_nan=False, allow_infinity=False)
+_ratio = st.floats(min_value=0.0, max_value=1.0, allow_nan=False, allow_infinity=False)
+_limit = st.integers(min_value=0, max_value=5)
+
+
+@st.composite
+def raw_specs(draw: st.DrawFn, name: str, dry_run: bool | None = None,
+              severity: str | None = None) -> dict[str, Any]:
+    """A valid raw metric spec (as written in YAML), with min and/or max."""
+    kind = draw(st.sampled_from(["error_ratio", "latency_quantile", "value"]))
+    bound = _ratio if kind == "error_ratio" else _finite
+    which = draw(st.sampled_from(["min", "max", "both"]))
+    raw: dict[str, Any] = {"name": name, "kind": kind}
+    if which == "both":
+        lo, hi = sorted((draw(bound), draw(bound)))
+        raw.update(min=lo, max=hi)
+    else:
+        raw[which] = draw(bound)
+    if kind == "latency_quantile" and draw(st.booleans()):
+        raw["quantile"] = draw(st.floats(min_value=0.01, max_value=0.99))
+    if kind == "value":
+        raw["series"] = "process_resident_memory_bytes"
+    raw["severity"] = severity or draw(st.sampled_from(["critical", "high", "medium"]))
+    raw["no_data"] = draw(st.sampled_from(["fail", "inconclusive", "ignore"]))
+    for key in ("failure_limit", "inconclusive_limit", "consecutive_error_limit"):
+        if draw(st.booleans()):
+            raw[key] = draw(_limit)
+    raw["dry_run"] = draw(st.booleans()) if dry_run is None else dry_run
+    return raw
+
+
+@functools.cache
+def specs_of(name: str, dry_run: bool | None = None,
+             severity: str | None = None) -> st.SearchStrategy[MetricSpec]:
+    return raw_specs(name, dry_run, severity).map(lambda raw: parse_metric_spec(raw, 0))
+
+
+@functools.cache
+def raw_samples(values: st.SearchStrategy[float] = _finite,
+                max_size: int = 6) -> st.SearchStrategy[list[RawSample]]:
+    one = st.one_of(
+        values.map(lambda v: ("value", v)),
+        st.just(("nodata", None)),
+        st.sampled_from(["timeout", "connection refused", ""]).map(lambda m: ("error", m)),
+    )
+    return st.lists(one, max_size=max_size)
+
+
+def build(spec: MetricSpec, raws: Sequence[RawSample]) -> list[Sample]:
+    out = []
+    for i, (what, payload) in enumerate(raws):
+        at = f"{AT}#{i}"
+        if what == "error":
+            out.append(error_sample(spec, at, payload))
+        else:
+            out.append(make_sample(spec, at, payload if what == "value" else None))
+    return out
+
+
+@st.composite
+def gates(draw: st.DrawFn, values: st.SearchStrategy[float] = _finite,
+          dry_run: bool | None = None) -> tuple[list[MetricSpec], dict[str, list[RawSample]]]:
+    """1..3 specs with unique names and a raw sample sequence for each."""
+    n = draw(st.integers(min_value=1, max_value=3))
+    specs = [draw(specs_of(f"m{i}", dry_run)) for i in range(n)]
+    raws = {s.name: draw(raw_samples(values)) for s in specs}
+    return specs, raws
+
+
+def verdict(specs: Sequence[MetricSpec], raws: dict[str, list[RawSample]]) -> Verdict:
+    return decide(specs, {s.name: build(s, raws[s.name]) for s in specs})
+
+
+def beyond(spec: MetricSpec, value: float | None, delta: float) -> float:
+    """A value that breaches spec, at least as far beyond a bound as value already is."""
+    if spec.max is not None:
+        return max(value if value is not None else spec.max, spec.max) + delta
+    assert spec.min is not None
+    return min(value if value is not None else spec.min, spec.min) - delta
+
+
+def passing(spec: MetricSpec) -> float:
+    """A value within spec's bounds."""
+    if spec.min is not None:
+        return spec.min
+    assert spec.max is not None
+    return spec.max
+
+
+# --------------------------------------------------------------------------- properties
+
+@PROPERTY
+@given(gates(), st.data(), st.floats(min_value=1e-3, max_value=1e3))
+def test_worse_sample_never_yields_better_verdict(
+        gate: tuple[list[MetricSpec], dict[str, list[RawSample]]], data: st.DataObject,
+        delta: float) -> None:
+    specs, raws = gate
+    spec = data.draw(st.sampled_from(specs))
+    valued = [i for i, (what, _) in enumerate(raws[spec.name]) if what == "value"]
+    assume(valued)
+    i = data.draw(st.sampled_from(valued))
+    old = raws[spec.name][i][1]
+    worse = beyond(spec, old, delta)
+    worse_raws = dict(raws)
+    worse_raws[spec.name] = [*raws[spec.name][:i], ("value", worse), *raws[spec.name][i + 1:]]
+
+    before = verdict(specs, raws)
+    after = verdict(specs, worse_raws)
+    assert RANK[after.decision] >= RANK[before.decision], (before.reasons, after.reasons)
+    # the metric itself never gets better either
+    m_before = next(m for m in before.metrics if m.spec.name == spec.name)
+    m_after = next(m for m in after.metrics if m.spec.name == spec.name)
+    assert m_after.failed >= m_before.failed
+
+
+@PROPERTY
+@given(gates(), specs_of("shadow", dry_run=True), raw_samples())
+def test_dry_run_metric_never_changes_verdict(
+        gate: tuple[list[MetricSpec], dict[str, list[RawSample]]], shadow: MetricSpec,
+        shadow_raws: list[RawSample]) -> None:
+    specs, raws = gate
+    alone = verdict(specs, raws)
+    with_shadow = verdict([*specs, shadow], {**raws, shadow.name: shadow_raws})
+    assert with_shadow.decision == alone.decision
+    assert with_shadow.driving == alone.driving
+    assert shadow.name not in with_shadow.driving
+    assert shadow.name not in with_shadow.critical_failures
+    # a dry-run metric alone never decides
+    assert verdict([shadow], {shadow.name: shadow_raws}).decision == "PROCEED"
+
+
+@PROPERTY
+@given(gates(), specs_of("critical", dry_run=False, severity="critical"), st.data())
+def test_confirmed_critical_breach_always_rolls_back(
+        gate: tuple[list[MetricSpec], dict[str, list[RawSample]]], crit: MetricSpec,
+        data: st.DataObject) -> None:
+    specs, raws = gate
+    breaches = data.draw(st.integers(min_value=crit.failure_limit + 1,
+                                     max_value=crit.failure_limit + 3))
+    deltas = data.draw(st.lists(st.floats(min_value=1e-3, max_value=1e3),
+                                min_size=breaches, max_size=breaches))
+    others = data.draw(raw_samples())
+    crit_raws = data.draw(st.permutations(
+        [("value", beyond(crit, None, d)) for d in deltas] + others))
+
+    v = verdict([*specs, crit], {**raws, crit.name: crit_raws})
+    assert v.decision == "ROLLBACK", v.reasons
+    assert crit.name in v.driving
+    assert crit.name in v.critical_failures
+
+
+@PROPERTY
+@given(specs_of("m", dry_run=False), st.integers(min_value=0, max_value=6), st.data())
+def test_failure_limit_boundary(spec: MetricSpec, k: int, data: st.DataObject) -> None:
+    """failure_limit = k: exactly k failed samples pass the metric, k + 1 fail it (failed > limit)."""
+    spec = MetricSpec(**{**spec.__dict__, "failure_limit": k})
+    nodata_fails = data.draw(st.integers(0, k)) if spec.no_data == "fail" else 0
+    fails: list[RawSample] = [("value", beyond(spec, None, 1.0))] * (k - nodata_fails)
+    fails += [("nodata", None)] * nodata_fails
+    fillers: list[RawSample] = [("value", passing(spec))] * data.draw(st.integers(1, 4))
+    raws = data.draw(st.permutations(fails + fillers))
+
+    at_limit = evaluate_metric(spec, build(spec, raws))
+    assert at_limit.failed == k
+    assert at_limit.result == "pass", at_limit.reason
+    assert at_limit.decision == "PROCEED"
+
+    extra = data.draw(st.sampled_from(
+        [("value", beyond(spec, None, 2.0))] + ([("nodata", None)] if spec.no_data == "fail" else [])))
+    over = evaluate_metric(spec, build(spec, [*raws, extra]))
+    assert over.failed == k + 1
+    assert over.result == "fail", over.reason
+    assert over.decision == ("HOLD" if spec.severity == "medium" else "ROLLBACK")
+    assert over.limit == {"failure_limit": k}
+
+
+@PROPERTY
+@given(specs_of("m", dry_run=False), st.integers(min_value=0, max_value=6), st.data())
+def test_consecutive_error_limit_boundary(spec: MetricSpec, k: int, data: st.DataObject) -> None:
+    """consecutive_error_limit = k: a run of k errors is tolerated, k + 1 in a row errors the metric.
+
+    Errors that are not consecutive never add up, however many there are.
+    """
+    spec = MetricSpec(**{**spec.__dict__, "consecutive_error_limit": k})
+    ok: RawSample = ("value", passing(spec))
+    err: RawSample = ("error", "connection refused")
+    # runs of at most k errors, each separated by a passing sample
+    runs = data.draw(st.lists(st.integers(0, k), min_size=1, max_size=4))
+    raws: list[RawSample] = [ok]
+    for r in runs:
+        raws += [err] * r + [ok]
+
+    at_limit = evaluate_metric(spec, build(spec, raws))
+    assert at_limit.result == "pass", at_limit.reason
+    assert at_limit.errors == sum(runs)
+
+    pos = data.draw(st.integers(0, len(raws)))
+    over = evaluate_metric(spec, build(spec, [*raws[:pos], *([err] * (k + 1)), *raws[pos:]]))
+    assert over.result == "error", over.reason
+    assert over.decision == ("HOLD" if spec.severity == "medium" else "ROLLBACK")
+    assert over.limit == {"consecutive_error_limit": k}
+
+
+@PROPERTY
+@given(specs_of("m", dry_run=False), st.integers(min_value=0, max_value=6), st.data())
+def test_inconclusive_limit_boundary(spec: MetricSpec, k: int, data: st.DataObject) -> None:
+    """inconclusive_limit = k (no_data: inconclusive): k samples without data pass, k + 1 HOLD.
+
+    At least one sample has a value: a metric that saw nothing is inconclusive regardless.
+    """
+    spec = MetricSpec(**{**spec.__dict__, "inconclusive_limit": k, "no_data": "inconclusive"})
+    fillers: list[RawSample] = [("value", passing(spec))] * data.draw(st.integers(1, 4))
+    raws = data.draw(st.permutations([("nodata", None)] * k + fillers))
+
+    at_limit = evaluate_metric(spec, build(spec, raws))
+    assert at_limit.inconclusive == k
+    assert at_limit.result == "pass", at_limit.reason
+
+    over = evaluate_metric(spec, build(spec, [*raws, ("nodata", None)]))
+    assert over.inconclusive == k + 1
+    assert over.result == "inconclusive", over.reason
+    assert over.decision == "HOLD"
+    assert over.limit == {"inconclusive_limit": k}
+
+
+@PROPERTY
+@given(gates())
+def test_non_proceed_verdict_names_its_evidence(
+        gate: tuple[list[MetricSpec], dict[str, list[RawSample]]]) -> None:
+    specs, raws = gate
+    v = verdict(specs, raws)
+    d = v.to_dict()
+    if v.decision == "PROCEED":
+        assert d["driving"] == []
+        return
+    assert d["driving"], d
+    by_name = {m["name"]: m for m in d["metrics"]}
+    assert d["reasons"][: len(d["driving"])] == [
+        next(m.reason for m in v.metrics if m.spec.name == name) for name in d["driving"]]
+    for name in d["driving"]:
+        m = by_name[name]
+        spec = next(s for s in specs if s.name == name)
+        assert m["decision"] == d["verdict"]
+        assert m["dry_run"] is False
+        assert m["threshold"] == {"min": spec.min, "max": spec.max}
+        assert m["threshold"]["min"] is not None or m["threshold"]["max"] is not None
+        assert len(m["samples"]) == len(raws[name]) == m["count"]
+        assert [s["status"] for s in m["samples"]] == [
+            s.status for s in build(spec, raws[name])]
+        assert m["limit"], m
+
+
+@PROPERTY
+@given(gates(values=st.one_of(st.sampled_from([math.inf, -math.inf, math.nan]), st.floats())))
+def test_to_dict_is_json_serialisable(
+        gate: tuple[list[MetricSpec], dict[str, list[RawSample]]]) -> None:
+    specs, raws = gate
+    d = verdict(specs, raws).to_dict()
+    assert json.loads(json.dumps(d))["verdict"] == d["verdict"]
+    # NaN from a provider is "no data": it never reaches the samples or the stats.
+    # (+/-Infinity values are kept: they are real breaches; json.dumps writes them as Infinity.)
+    for m in d["metrics"]:
+        assert not any(isinstance(s["value"], float) and math.isnan(s["value"]) for s in m["samples"])
+        if not any(s["value"] == -math.inf for s in m["samples"]):
+            # a p95 interpolated between -Inf and +Inf is undefined; otherwise it is a number
+            assert not any(isinstance(x, float) and math.isnan(x) for x in m["stats"].values()), m
+
+
+@PROPERTY
+@given(gates())
+def test_to_dict_of_finite_values_is_strict_json(
+        gate: tuple[list[MetricSpec], dict[str, list[RawSample]]]) -> None:
+    specs, raws = gate
+    d = verdict(specs, raws).to_dict()
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+
+
+# --------------------------------------------------------------------------- pinned examples
+
+def test_pinned_nan_is_nodata() -> None:
+    s = parse_metric_spec({"name": "v", "kind": "value", "series": "x", "max": 1.0}, 0)
+    assert make_sample(s, AT, math.nan).status == "nodata"
+
+
+def test_pinned_p95_of_repeated_infinity_is_infinity() -> None:
+    """Found by test_to_dict_is_json_serialisable: percentile interpolated inf + (inf - inf) * f = NaN."""
+    s = parse_metric_spec({"name": "v", "kind": "value", "series": "x", "max": 1.0}, 0)
+    v = decide([s], {"v": [make_sample(s, AT, math.inf), make_sample(s, AT, math.inf)]})
+    assert v.metrics[0].stats["p95"] == math.inf
+    assert percentile([1.0, math.inf, math.inf], 0.95) == math.inf
+    assert percentile([-math.inf, -math.inf], 0.5) == -math.inf
