@@ -55,7 +55,7 @@ def test_first_deploy_v1(local_env: LocalEnv) -> None:
     assert served_version(local_env) == "v1"
     assert applied_migrations(local_env) == ["001"]
     record = latest_record(local_env)
-    assert record["outcome"] == "success"
+    assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
     assert evidence(record, "preflight.health")["status"] == "skip"  # nothing ran before
     assert_no_secret(local_env, output(result))
 
@@ -215,7 +215,7 @@ def test_each_phase_playbook_runs_alone(local_env: LocalEnv, phase: str) -> None
     result = local_env.playbook(f"{phase}.yml", version="v2")
     assert result.returncode == 0, output(result)[-3000:]
     record = latest_record(local_env)
-    assert record["outcome"] == "success"
+    assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
     assert evidence(record, "preflight.lock")["status"] == "pass"  # a run of its own, under the lock
     assert evidence(record, f"{phase}.phase")["status"] == "pass"
     expected = ["preflight"] if phase == "preflight" else ["preflight", phase]
@@ -254,7 +254,7 @@ def test_a_crash_outside_any_phase_still_rolls_back_and_records(local_env: Local
     assert result.returncode != 0
     assert served_version(local_env) == "v2"  # the rollout to v1 was undone
     record = latest_record(local_env)
-    assert record["outcome"] == "rolled_back"
+    assert record["outcome"] == "rolled_back", (record["failed_phase"], record["reason"])
     assert record["failed_phase"] == "run" and "outside a phase" in record["reason"]
     assert evidence(record, "rollback.undo_app")["status"] == "pass"
     assert evidence(record, "smoke.phase")["status"] == "skip"
