@@ -121,39 +121,7 @@ def run_gate(
     stop_reason = ""
     verdict = decide(specs, samples)
     for _ in range(count):
-        if before is None:
-            try:
-                before = scrape()
-            except ScrapeError as exc:
-                at = clock()
-                for spec in specs:
-                    samples[spec.name].append(error_sample(spec, at, str(exc)))
-                taken += 1
-                sleep(interval)
-                verdict = decide(specs, samples)
-                if verdict.critical_failures and taken < count:
-                    stopped_early, stop_reason = True, _stop_reason(verdict, taken, count)
-                    break
-                continue
-        sleep(interval)
-        try:
-            after = scrape()
-        except ScrapeError as exc:
-            at = clock()
-            for spec in specs:
-                samples[spec.name].append(error_sample(spec, at, str(exc)))
-            before = None
-        else:
-            at = clock()
-            for spec in specs:
-                try:
-                    value = measure(spec.kind, before, after, quantile=spec.quantile,
-                                    route=spec.route, series=spec.series)
-                except ValueError as exc:
-                    samples[spec.name].append(error_sample(spec, at, str(exc)))
-                    continue
-                samples[spec.name].append(make_sample(spec, at, value))
-            before = after
+        before = _sample_round(specs, samples, scrape, before, interval=interval, sleep=sleep, clock=clock)
         taken += 1
         verdict = decide(specs, samples)
         if verdict.critical_failures and taken < count:
@@ -162,6 +130,42 @@ def run_gate(
     return GateRun(verdict=verdict, samples_taken=taken, count=count, started=started,
                    ended=clock(), stopped_early=stopped_early, stop_reason=stop_reason,
                    samples=samples)
+
+
+def _sample_round(
+    specs: Sequence[MetricSpec],
+    samples: dict[str, list[Sample]],
+    scrape: Callable[[], list[Scrape]],
+    before: list[Scrape] | None,
+    *,
+    interval: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], str],
+) -> list[Scrape] | None:
+    """Append one sample of every metric; return the scrape to reuse as the next "before" (None after an error)."""
+    slept = False
+    try:
+        if before is None:
+            before = scrape()
+        sleep(interval)
+        slept = True
+        after = scrape()
+    except ScrapeError as exc:
+        at = clock()
+        for spec in specs:
+            samples[spec.name].append(error_sample(spec, at, str(exc)))
+        if not slept:  # every round lasts one interval, also when its first scrape failed
+            sleep(interval)
+        return None
+    at = clock()
+    for spec in specs:
+        try:
+            value = measure(spec.kind, before, after, quantile=spec.quantile, route=spec.route, series=spec.series)
+        except ValueError as exc:
+            samples[spec.name].append(error_sample(spec, at, str(exc)))
+            continue
+        samples[spec.name].append(make_sample(spec, at, value))
+    return after
 
 
 def _stop_reason(verdict: Verdict, taken: int, count: int) -> str:

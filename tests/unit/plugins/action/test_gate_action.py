@@ -260,3 +260,26 @@ def test_argument_spec_matches_documentation() -> None:
     assert metrics_doc["consecutive_error_limit"]["default"] == engine.MetricSpec.consecutive_error_limit
     assert metrics_doc["no_data"]["default"] == engine.MetricSpec.no_data
     assert metrics_doc["quantile"]["default"] == engine.MetricSpec.quantile
+
+
+@pytest.mark.parametrize("fail_on", ["before", "after"])
+def test_every_round_lasts_one_interval_also_when_a_scrape_fails(fail_on: str) -> None:
+    """A failing target is not hammered: each round sleeps exactly one interval, whichever scrape failed."""
+    from ansible_collections.liftoff.release.plugins.action.gate import ScrapeError, run_gate
+    from ansible_collections.liftoff.release.plugins.plugin_utils.gate import parse_metric_specs
+
+    calls: list[str] = []
+    slept: list[float] = []
+
+    def scrape() -> list[Any]:
+        calls.append("scrape")
+        if fail_on == "before" or len(calls) % 2 == 0:
+            raise ScrapeError("target down")
+        return [[]]
+
+    specs = parse_metric_specs([{"name": "err", "kind": "error_ratio", "max": 0.05, "severity": "medium",
+                                 "consecutive_error_limit": 10}])
+    run = run_gate(specs, scrape, interval=2.5, count=3, sleep=slept.append, clock=lambda: "t")
+    assert slept == [2.5, 2.5, 2.5]
+    assert run.samples_taken == 3
+    assert [s.status for s in run.samples["err"]] == ["error", "error", "error"]
