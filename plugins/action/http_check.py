@@ -43,6 +43,7 @@ class ActionModule(ActionBase):
             result.update(changed=False, skipped=True, passed=None,
                           msg=f"check mode: a {args['method'].upper()} request could change the target; not sent")
             return result
+        secrets = task_secrets(task_vars, self._templar)
         started = utc_now()
         verdict = http_check.check(
             args["url"], method=args["method"], headers=args["headers"], expect_status=args["status"],
@@ -61,8 +62,7 @@ class ActionModule(ActionBase):
                 status="pass" if verdict.passed else "fail", target=target, actual=actual, started=started,
                 ended=utc_now(), host=inventory_host(task_vars),
                 details={"url": args["url"], "failures": verdict.failures, "attempts": verdict.attempts,
-                         "latency_ms": response.latency_ms, "status_code": response.status}))
-        secrets = task_secrets(task_vars, self._templar)
+                         "latency_ms": response.latency_ms, "status_code": response.status}), secrets)
         result.update(changed=False, passed=verdict.passed, status=verdict.response.status,
                       latency_ms=verdict.response.latency_ms, failures=redact(verdict.failures, secrets),
                       attempts=verdict.attempts, body=redact_text(data["response"]["body"], secrets))

@@ -58,6 +58,11 @@ def inventory_host(task_vars: Mapping[str, Any]) -> str:
     return str(task_vars.get("inventory_hostname", "controller"))
 
 
-def record(task_vars: Mapping[str, Any], templar: Any, item: Evidence) -> dict[str, Any]:
-    """Append ``item`` to this run's journal with secrets masked; return what was stored."""
-    return EvidenceJournal(run_dir(task_vars, templar)).append(item, task_secrets(task_vars, templar))
+def record(task_vars: Mapping[str, Any], templar: Any, item: Evidence,
+           secrets: set[str] | None = None) -> dict[str, Any]:
+    """Append ``item`` to this run's journal with secrets masked; return what was stored.
+
+    Pass ``secrets`` when the caller already collected them (collecting templates every secret-named variable).
+    """
+    found = task_secrets(task_vars, templar) if secrets is None else secrets
+    return EvidenceJournal(run_dir(task_vars, templar)).append(item, found)
