@@ -38,7 +38,7 @@ class RunState:
     @property
     def pending_undo(self) -> list[dict[str, Any]]:
         """Changes not yet compensated, newest first (reverse order of the run)."""
-        return [c for c in reversed(self.changes) if c["id"] + "#" + str(c["seq"]) not in self.undone]
+        return [c for c in reversed(self.changes) if change_key(c) not in self.undone]
 
 
 def new_run_id(now: _dt.datetime | None = None, token: str | None = None) -> str:
@@ -104,7 +104,7 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
             state.failed = True
             state.failed_phase = phase
             state.reason = str(details.get("error") or item.get("actual") or f"{phase} failed")
-    elif kind == "change" or ident.endswith(".change"):
+    elif ident.endswith(".change"):
         state.changes.append({"id": ident, "seq": item.get("seq", len(state.changes)), "phase": phase,
                               "host": item.get("host"), "undo": details.get("undo", {}), "title": item.get("title")})
     elif ident == "verify.verdict":
