@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin liftoff.release.gate: sample metrics on the controller and decide.
 
-Thin: arguments are validated here, the sampling loop is ``run_gate`` (scraper, sleep
-and clock injected so tests drive it quickly), the decision is ``plugin_utils.gate``.
+Thin: arguments are validated here; the schedule is ``plugin_utils.gate_run``, the
+providers ``plugin_utils.providers``, the decision ``plugin_utils.gate``.
 """
 from __future__ import annotations
 
@@ -11,40 +11,50 @@ import math
 import threading
 import time
 import urllib.error
-import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import utc_now
 from ansible_collections.liftoff.release.plugins.plugin_utils.gate import (
     GateSpecError,
     MetricSpec,
-    Sample,
-    Verdict,
-    decide,
-    error_sample,
-    make_sample,
+    json_number,
     parse_metric_specs,
+    with_baselines,
 )
-from ansible_collections.liftoff.release.plugins.plugin_utils.prom_text import (
-    PromParseError,
-    Scrape,
-    measure,
-    parse_text,
+from ansible_collections.liftoff.release.plugins.plugin_utils.gate_run import (
+    GateRun,
+    baselines_result,
+    plan_window,
+    run_gate,
 )
+from ansible_collections.liftoff.release.plugins.plugin_utils.providers import OPENER, Providers
 
 MAX_LOAD_RATE = 200.0
+MODES = ("verify", "baseline")
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "metrics": {"type": "list", "elements": "dict", "required": True},
-    "targets": {"type": "list", "elements": "str", "required": True},
+    "targets": {"type": "list", "elements": "str", "default": []},
     "interval": {"type": "float", "default": 5.0},
     "count": {"type": "int", "default": 6},
     "timeout": {"type": "float", "default": 3.0},
+    "mode": {"type": "str", "default": "verify", "choices": list(MODES)},
+    "baselines": {"type": "dict", "default": {}},
+    "prometheus_url": {"type": "str"},
+    "sql_connection": {
+        "type": "dict",
+        "options": {
+            "host": {"type": "str"},
+            "port": {"type": "int"},
+            "dbname": {"type": "str"},
+            "user": {"type": "str"},
+            "password": {"type": "str", "no_log": True},
+            "sslmode": {"type": "str"},
+        },
+    },
     "load": {
         "type": "dict",
         "options": {
@@ -54,124 +64,6 @@ ARGUMENT_SPEC: dict[str, Any] = {
         },
     },
 }
-
-# The gate talks to the app directly: a proxy between controller and app would
-# measure the proxy.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class ScrapeError(RuntimeError):
-    """A target could not be scraped."""
-
-
-def scrape_targets(targets: Sequence[str], timeout: float) -> list[Scrape]:
-    """Scrape every target once; any failure fails the whole scrape (a partial sum would lie)."""
-    out: list[Scrape] = []
-    for url in targets:
-        try:
-            with _OPENER.open(url, timeout=timeout) as resp:
-                body = resp.read().decode("utf-8", errors="replace")
-        except urllib.error.HTTPError as exc:
-            raise ScrapeError(f"scrape {url}: HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ScrapeError(f"scrape {url}: {reason}") from None
-        try:
-            out.append(parse_text(body))
-        except PromParseError as exc:
-            raise ScrapeError(f"scrape {url}: {exc}") from None
-    return out
-
-
-@dataclass
-class GateRun:
-    """The outcome of sampling: the verdict plus how the sampling went."""
-
-    verdict: Verdict
-    samples_taken: int
-    count: int
-    started: str
-    ended: str
-    stopped_early: bool = False
-    stop_reason: str = ""
-    samples: dict[str, list[Sample]] = field(default_factory=dict)
-
-
-def run_gate(
-    specs: Sequence[MetricSpec],
-    scrape: Callable[[], list[Scrape]],
-    *,
-    interval: float,
-    count: int,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], str] = utc_now,
-) -> GateRun:
-    """Take ``count`` samples of every metric, each over one ``interval``, and decide.
-
-    A round scrapes all targets before and after the interval (the previous round's
-    "after" is reused as the next "before") and measures each metric from the delta.
-    A failed scrape gives an ``error`` sample for every metric. Sampling stops early
-    once a deciding critical metric has failed: more samples cannot clear it.
-    """
-    started = clock()
-    samples: dict[str, list[Sample]] = {s.name: [] for s in specs}
-    before: list[Scrape] | None = None
-    taken = 0
-    stopped_early = False
-    stop_reason = ""
-    verdict = decide(specs, samples)
-    for _ in range(count):
-        before = _sample_round(specs, samples, scrape, before, interval=interval, sleep=sleep, clock=clock)
-        taken += 1
-        verdict = decide(specs, samples)
-        if verdict.critical_failures and taken < count:
-            stopped_early, stop_reason = True, _stop_reason(verdict, taken, count)
-            break
-    return GateRun(verdict=verdict, samples_taken=taken, count=count, started=started,
-                   ended=clock(), stopped_early=stopped_early, stop_reason=stop_reason,
-                   samples=samples)
-
-
-def _sample_round(
-    specs: Sequence[MetricSpec],
-    samples: dict[str, list[Sample]],
-    scrape: Callable[[], list[Scrape]],
-    before: list[Scrape] | None,
-    *,
-    interval: float,
-    sleep: Callable[[float], None],
-    clock: Callable[[], str],
-) -> list[Scrape] | None:
-    """Append one sample of every metric; return the scrape to reuse as the next "before" (None after an error)."""
-    slept = False
-    try:
-        if before is None:
-            before = scrape()
-        sleep(interval)
-        slept = True
-        after = scrape()
-    except ScrapeError as exc:
-        at = clock()
-        for spec in specs:
-            samples[spec.name].append(error_sample(spec, at, str(exc)))
-        if not slept:  # every round lasts one interval, also when its first scrape failed
-            sleep(interval)
-        return None
-    at = clock()
-    for spec in specs:
-        try:
-            value = measure(spec.kind, before, after, quantile=spec.quantile, route=spec.route, series=spec.series)
-        except ValueError as exc:
-            samples[spec.name].append(error_sample(spec, at, str(exc)))
-            continue
-        samples[spec.name].append(make_sample(spec, at, value))
-    return after
-
-
-def _stop_reason(verdict: Verdict, taken: int, count: int) -> str:
-    return (f"stopped after {taken} of {count} samples: critical metric(s) "
-            f"{', '.join(verdict.critical_failures)} already failed")
-
 
 class LoadGenerator:
     """Synthetic GET requests at a bounded rate while the gate samples.
@@ -203,7 +95,7 @@ class LoadGenerator:
 
     def _one(self, url: str) -> str:
         try:
-            with _OPENER.open(url, timeout=self.timeout) as resp:
+            with OPENER.open(url, timeout=self.timeout) as resp:
                 resp.read()
                 return str(resp.status)
         except urllib.error.HTTPError as exc:
@@ -256,24 +148,51 @@ def _check_url(value: str, where: str) -> None:
         raise AnsibleActionFail(f"liftoff.release.gate: {where} must be an http(s) URL, got {value!r}")
 
 
+def _positive(args: dict[str, Any], key: str) -> None:
+    if not (math.isfinite(args[key]) and args[key] > 0):
+        raise AnsibleActionFail(f"liftoff.release.gate: {key} must be > 0 seconds, got {args[key]}")
+
+
+def _check_baselines(baselines: dict[str, Any], specs: Sequence[MetricSpec]) -> dict[str, float | None]:
+    names = {s.name for s in specs}
+    out: dict[str, float | None] = {}
+    for name, value in baselines.items():
+        if name not in names:
+            continue  # a baseline captured for a metric this gate does not use
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+            raise AnsibleActionFail(
+                f"liftoff.release.gate: baselines.{name} must be a number or null, got {value!r}")
+        try:
+            out[name] = None if value is None else float(value)
+        except ValueError:
+            raise AnsibleActionFail(
+                f"liftoff.release.gate: baselines.{name} must be a number or null, got {value!r}") from None
+    return out
+
+
 def validate_args(args: dict[str, Any]) -> list[MetricSpec]:
-    """Range checks the argument spec cannot express; returns the parsed metric specs."""
+    """Checks the argument spec cannot express; returns the parsed metric specs (baselines applied)."""
     try:
         specs = parse_metric_specs(args["metrics"], var="metrics")
     except GateSpecError as exc:
         raise AnsibleActionFail(f"liftoff.release.gate: {exc}") from None
-    if not args["targets"]:
-        raise AnsibleActionFail("liftoff.release.gate: targets must list at least one metrics URL")
     for i, url in enumerate(args["targets"]):
         _check_url(url, f"targets[{i}]")
-    if not (math.isfinite(args["interval"]) and args["interval"] > 0):
-        raise AnsibleActionFail(
-            f"liftoff.release.gate: interval must be > 0 seconds, got {args['interval']}")
+    for spec in specs:
+        if spec.provider == "scrape" and not spec.targets and not args["targets"]:
+            raise AnsibleActionFail(
+                f"liftoff.release.gate: metric {spec.name} uses provider scrape: targets must list "
+                f"at least one metrics URL (or set the metric's own targets)")
+        if spec.provider == "prometheus" and not spec.url and not args.get("prometheus_url"):
+            raise AnsibleActionFail(
+                f"liftoff.release.gate: metric {spec.name} uses provider prometheus: set prometheus_url "
+                f"(e.g. http://prometheus:9090) or the metric's url")
+    if args.get("prometheus_url"):
+        _check_url(args["prometheus_url"], "prometheus_url")
+    _positive(args, "interval")
+    _positive(args, "timeout")
     if args["count"] < 1:
         raise AnsibleActionFail(f"liftoff.release.gate: count must be >= 1, got {args['count']}")
-    if not (math.isfinite(args["timeout"]) and args["timeout"] > 0):
-        raise AnsibleActionFail(
-            f"liftoff.release.gate: timeout must be > 0 seconds, got {args['timeout']}")
     load = args.get("load")
     if load:
         _check_url(load["url"], "load.url")
@@ -281,7 +200,9 @@ def validate_args(args: dict[str, Any]) -> list[MetricSpec]:
             raise AnsibleActionFail(
                 f"liftoff.release.gate: load.rate must be within (0, {MAX_LOAD_RATE:g}] "
                 f"requests per second, got {load['rate']}")
-    return specs
+    if args["mode"] == "baseline":
+        return [s for s in specs if s.relative]
+    return with_baselines(specs, _check_baselines(args["baselines"], specs))
 
 
 def gate_result(run: GateRun, load: dict[str, Any] | None) -> dict[str, Any]:
@@ -297,14 +218,30 @@ def gate_result(run: GateRun, load: dict[str, Any] | None) -> dict[str, Any]:
         "count": run.count,
         "stopped_early": run.stopped_early,
         "stop_reason": run.stop_reason,
+        "extended": run.extended,
+        "schedule": run.schedule,
+        "seconds": run.seconds,
         "started": run.started,
         "ended": run.ended,
         "load": load,
     }
 
 
+def baseline_result(run: GateRun) -> dict[str, Any]:
+    """The task result in baseline mode: per relative metric, the value captured and its samples."""
+    captured = baselines_result(run)
+    return {
+        "changed": False,
+        "baselines": {name: json_number(b["value"]) for name, b in captured.items()},
+        "baseline_samples": {name: b["samples"] for name, b in captured.items()},
+        "seconds": run.seconds,
+        "started": run.started,
+        "ended": run.ended,
+    }
+
+
 class ActionModule(ActionBase):
-    """Controller-only: reads metrics over HTTP, changes nothing (safe in check mode)."""
+    """Controller-only: reads metrics, changes nothing (safe in check mode)."""
 
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -315,20 +252,29 @@ class ActionModule(ActionBase):
         del tmp
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         specs = validate_args(args)
-        targets: list[str] = args["targets"]
-        timeout: float = args["timeout"]
-
+        if not specs:  # baseline mode and no relative metric: nothing to capture
+            result.update(changed=False, baselines={}, baseline_samples={}, seconds=0.0)
+            return result
+        providers = Providers(
+            timeout=args["timeout"], targets=args["targets"],
+            prometheus_url=args.get("prometheus_url"),
+            sql_connection={k: v for k, v in (args.get("sql_connection") or {}).items() if v is not None},
+        )
         load_gen: LoadGenerator | None = None
         if args.get("load"):
             load = args["load"]
-            budget = math.ceil(load["rate"] * (args["interval"] * (args["count"] + 1) + timeout))
-            load_gen = LoadGenerator(load["url"], load["rate"], load["paths"], timeout,
+            window = plan_window(specs, args["interval"], args["count"])
+            budget = math.ceil(load["rate"] * (window + args["interval"] + args["timeout"]) * 2)
+            load_gen = LoadGenerator(load["url"], load["rate"], load["paths"], args["timeout"],
                                      max_requests=budget)
             load_gen.start()
         try:
-            run = run_gate(specs, lambda: scrape_targets(targets, timeout),
-                           interval=args["interval"], count=args["count"])
+            run = run_gate(specs, providers, interval=args["interval"], count=args["count"])
         finally:
             load_stats = load_gen.stop() if load_gen else None
-        result.update(gate_result(run, load_stats))
+            providers.close()
+        if args["mode"] == "baseline":
+            result.update(baseline_result(run))
+        else:
+            result.update(gate_result(run, load_stats))
         return result

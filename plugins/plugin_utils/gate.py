@@ -1,25 +1,34 @@
 # Copyright: liftoff.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Private to the liftoff.release collection.
-"""The gate's decision engine: metric specs, per-sample evaluation and the verdict.
+"""The gate's decision engine: per-sample evaluation, per-metric results and the verdict.
 
-Pure and typed: no Ansible, no I/O. Providers (``prom_text``, later others) turn the
-world into numbers; this module turns numbers into PROCEED / HOLD / ROLLBACK.
+Pure and typed: no Ansible, no I/O. Providers turn the world into numbers (see
+``gate_spec.py`` for the metric definitions); this module turns numbers into
+PROCEED / HOLD / ROLLBACK, with Argo Rollouts' analysis semantics and the seed
+checklists' tiers:
 
-Semantics (a subset of Argo Rollouts' analysis, grown additively later):
-
-- a sample is ``pass`` / ``fail`` against the spec's ``min`` / ``max``, ``nodata`` when
-  the provider had nothing to measure, ``error`` when the provider failed;
-- a metric *fails* when its failed samples exceed ``failure_limit`` (``nodata`` samples
-  count as failed under ``no_data: fail``);
-- a metric is *inconclusive* when its ``nodata`` samples exceed ``inconclusive_limit``
-  (under ``no_data: inconclusive``), or when not one sample had a value: a gate that
-  saw nothing never says PROCEED;
+- a sample is ``pass`` / ``fail`` against the spec's bounds (``min`` / ``max`` /
+  ``between``, tightened by ``max_increase`` / ``max_decrease`` of the baseline captured
+  before the deploy), ``nodata`` when the provider had nothing to measure, ``error``
+  when the provider failed;
+- a metric *fails* when its counted failed samples exceed ``failure_limit`` (``nodata``
+  samples count as failed under ``no_data: fail``);
 - a metric *errors* when more than ``consecutive_error_limit`` samples in a row were
   provider errors; an error decides like a failure;
-- decision: a failed/errored critical or high metric -> ROLLBACK; a failed/errored
-  medium metric -> HOLD; an inconclusive metric -> HOLD; otherwise PROCEED.
-  ``dry_run`` metrics are measured and reported but never decide.
+- a metric is *inconclusive* when its ``nodata`` samples exceed ``inconclusive_limit``
+  (under ``no_data: inconclusive``), when not one sample had a value, or when a relative
+  bound has no baseline: a gate that saw nothing never says PROCEED;
+- tiers: a failed ``critical`` metric -> ROLLBACK (at the first confirmed breach: the
+  sampler stops early); a failed ``high`` metric -> ROLLBACK, but a breach that clears
+  (a passing sample) within ``grace`` seconds of its first failing sample is not
+  counted, and one still open and younger than ``grace`` is *pending* (HOLD while the
+  sampler waits for it to clear or expire); a failed ``medium`` metric -> HOLD;
+- a canary ``judge`` compares the canary's samples with the baseline's (Mann-Whitney U,
+  see ``judge.py``) and fails the metric when the canary is significantly worse by at
+  least ``min_effect``;
+- the verdict is the worst metric decision (ROLLBACK > HOLD > PROCEED); ``dry_run``
+  metrics are measured and reported but never decide.
 """
 from __future__ import annotations
 
@@ -28,86 +37,72 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-KINDS = ("error_ratio", "latency_quantile", "value")
-SEVERITIES = ("critical", "high", "medium")
-NO_DATA_POLICIES = ("fail", "inconclusive", "ignore")
+from ansible_collections.liftoff.release.plugins.plugin_utils.gate_spec import (
+    DEFAULT_SERIES,
+    KINDS,
+    NO_DATA_POLICIES,
+    PROVIDERS,
+    SEVERITIES,
+    GateSpecError,
+    MetricSpec,
+    fmt,
+    parse_metric_spec,
+    parse_metric_specs,
+    with_baseline,
+)
+from ansible_collections.liftoff.release.plugins.plugin_utils.judge import Judgement, judge
+
+__all__ = [
+    "DECISIONS", "DEFAULT_SERIES", "KINDS", "NO_DATA_POLICIES", "PROVIDERS", "SEVERITIES",
+    "GateSpecError", "MetricResult", "MetricSpec", "Sample", "Verdict", "breaches",
+    "decide", "error_sample", "evaluate_metric", "evaluate_sample", "json_number",
+    "make_sample", "parse_metric_spec", "parse_metric_specs", "percentile",
+    "ratio_to_baseline", "reduce_values", "with_baseline", "with_baselines",
+]
+
 DECISIONS = ("PROCEED", "HOLD", "ROLLBACK")
 
-DEFAULT_SERIES: dict[str, str] = {
-    "error_ratio": "http_requests_total",
-    "latency_quantile": "http_request_duration_seconds",
-}
-
-Kind = Literal["error_ratio", "latency_quantile", "value"]
-Severity = Literal["critical", "high", "medium"]
-NoDataPolicy = Literal["fail", "inconclusive", "ignore"]
 SampleStatus = Literal["pass", "fail", "nodata", "error"]
-MetricOutcome = Literal["pass", "fail", "inconclusive", "error"]
+MetricOutcome = Literal["pass", "fail", "inconclusive", "error", "pending"]
 Decision = Literal["PROCEED", "HOLD", "ROLLBACK"]
 
-_FIELDS = (
-    "name", "kind", "min", "max", "quantile", "route", "series", "severity",
-    "failure_limit", "no_data", "inconclusive_limit", "consecutive_error_limit", "dry_run",
-)
 _RANK: dict[str, int] = {"PROCEED": 0, "HOLD": 1, "ROLLBACK": 2}
 
 
-class GateSpecError(ValueError):
-    """A metric spec is malformed; the message names the variable and the expected form."""
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """What to measure and what counts as healthy."""
-
-    name: str
-    kind: Kind
-    min: float | None = None
-    max: float | None = None
-    quantile: float = 0.95
-    route: str | None = None
-    series: str | None = None
-    severity: Severity = "critical"
-    failure_limit: int = 0
-    no_data: NoDataPolicy = "inconclusive"
-    # One quiet interval (e.g. right after a restart) is tolerated; two are not.
-    inconclusive_limit: int = 1
-    consecutive_error_limit: int = 4
-    dry_run: bool = False
-
-    @property
-    def threshold(self) -> dict[str, float | None]:
-        return {"min": self.min, "max": self.max}
-
-    @property
-    def source_series(self) -> str:
-        """The Prometheus series the provider reads (defaults by kind)."""
-        return self.series or DEFAULT_SERIES.get(self.kind, "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "kind": self.kind, "min": self.min, "max": self.max,
-            "quantile": self.quantile if self.kind == "latency_quantile" else None,
-            "route": self.route, "series": self.source_series, "severity": self.severity,
-            "failure_limit": self.failure_limit, "no_data": self.no_data,
-            "inconclusive_limit": self.inconclusive_limit,
-            "consecutive_error_limit": self.consecutive_error_limit, "dry_run": self.dry_run,
-        }
+def json_number(value: float | int | None) -> float | int | str | None:
+    """A number JSON can carry: infinities as Prometheus writes them (``+Inf``/``-Inf``), NaN as None."""
+    if value is None or isinstance(value, int):
+        return value
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return value
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One measurement of one metric over one interval."""
+    """One measurement of one metric.
+
+    ``t`` is seconds since the gate started (the grace window is measured on it);
+    ``baseline_value`` is the baseline track's value, for a canary judge.
+    """
 
     metric: str
     at: str
     value: float | None
     status: SampleStatus
     detail: str = ""
+    t: float = 0.0
+    baseline_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "at": self.at, "value": self.value,
-                "status": self.status, "detail": self.detail}
+        out: dict[str, Any] = {"metric": self.metric, "at": self.at, "t": round(self.t, 3),
+                               "value": json_number(self.value), "status": self.status,
+                               "detail": self.detail}
+        if self.baseline_value is not None:
+            out["baseline_value"] = json_number(self.baseline_value)
+        return out
 
 
 @dataclass(frozen=True)
@@ -122,24 +117,30 @@ class MetricResult:
     inconclusive: int
     errors: int
     stats: dict[str, float | int | None]
-    limit: dict[str, int]
+    limit: dict[str, float | int]
     reason: str
+    pending_until: float | None = None
+    tolerated: int = 0
+    judgement: Judgement | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.spec.name,
+            "provider": self.spec.provider,
             "kind": self.spec.kind,
             "severity": self.spec.severity,
             "dry_run": self.spec.dry_run,
             "result": self.result,
             "decision": self.decision,
-            "threshold": self.spec.threshold,
+            "threshold": {k: json_number(v) for k, v in self.spec.threshold.items()},
             "limit": dict(self.limit),
             "failed": self.failed,
+            "tolerated": self.tolerated,
             "inconclusive": self.inconclusive,
             "errors": self.errors,
             "count": len(self.samples),
-            "stats": dict(self.stats),
+            "stats": {k: json_number(v) for k, v in self.stats.items()},
+            "judge": self.judgement.to_dict() if self.judgement else None,
             "reason": self.reason,
             "spec": self.spec.to_dict(),
             "samples": [s.to_dict() for s in self.samples],
@@ -164,6 +165,12 @@ class Verdict:
             and m.result in ("fail", "error")
         )
 
+    @property
+    def pending(self) -> dict[str, float]:
+        """Metrics whose breach is still inside its grace window: name -> when it expires (t)."""
+        return {m.spec.name: m.pending_until for m in self.metrics
+                if m.result == "pending" and m.pending_until is not None}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.decision,
@@ -173,173 +180,10 @@ class Verdict:
         }
 
 
-# --------------------------------------------------------------------------- parsing
-
-def _fmt(value: float | None) -> str:
-    return "none" if value is None else f"{value:g}"
-
-
-def _number(raw: dict[str, Any], key: str, where: str) -> float | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise GateSpecError(f"{where}.{key} must be a number, got a boolean {value!r}")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise GateSpecError(
-                f"{where}.{key} must be a number (e.g. 0.05), got {value!r}"
-            ) from None
-    else:
-        raise GateSpecError(
-            f"{where}.{key} must be a number (e.g. 0.05), got {type(value).__name__}"
-        )
-    if not math.isfinite(number):
-        raise GateSpecError(f"{where}.{key} must be a finite number, got {value!r}")
-    return number
-
-
-def _count(raw: dict[str, Any], key: str, where: str, default: int) -> int:
-    value = raw.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise GateSpecError(
-            f"{where}.{key} must be a whole number >= 0, got {value!r}"
-        )
-    try:
-        number = int(value)
-    except ValueError:
-        raise GateSpecError(
-            f"{where}.{key} must be a whole number >= 0, got {value!r}"
-        ) from None
-    if number < 0:
-        raise GateSpecError(f"{where}.{key} must be a whole number >= 0, got {value!r}")
-    return number
-
-
-def _choice(raw: dict[str, Any], key: str, where: str, choices: Sequence[str],
-            default: str | None) -> str:
-    value = raw.get(key, default)
-    if value is None:
-        raise GateSpecError(f"{where}.{key} is required; expected one of {', '.join(choices)}")
-    if value not in choices:
-        raise GateSpecError(
-            f"{where}.{key} must be one of {', '.join(choices)}, got {value!r}"
-        )
-    return str(value)
-
-
-def _text(raw: dict[str, Any], key: str, where: str) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise GateSpecError(f"{where}.{key} must be a non-empty string, got {value!r}")
-    return value
-
-
-def parse_metric_spec(raw: Mapping[str, Any], index: int,
-                      var: str = "gate_metrics") -> MetricSpec:
-    """Validate one raw metric spec (as written in YAML) into a :class:`MetricSpec`.
-
-    Every error names ``<var>[<index>].<field>`` and the expected form.
-    """
-    where = f"{var}[{index}]"
-    if not isinstance(raw, Mapping):
-        raise GateSpecError(
-            f"{where} must be a mapping with at least name, kind and min or max, "
-            f"got {type(raw).__name__}"
-        )
-    spec = dict(raw)
-    unknown = sorted(str(k) for k in spec if k not in _FIELDS)
-    if unknown:
-        raise GateSpecError(
-            f"{where}.{unknown[0]} is not a known field; expected only: {', '.join(_FIELDS)}"
-        )
-
-    name = _text(spec, "name", where)
-    if name is None:
-        raise GateSpecError(f"{where}.name is required: a short unique name, e.g. error_ratio")
-    kind = _choice(spec, "kind", where, KINDS, None)
-    low = _number(spec, "min", where)
-    high = _number(spec, "max", where)
-    if low is None and high is None:
-        raise GateSpecError(f"{where}.min or {where}.max is required: at least one threshold")
-    if low is not None and high is not None and low > high:
-        raise GateSpecError(
-            f"{where}.min ({_fmt(low)}) must not be greater than {where}.max ({_fmt(high)})"
-        )
-    if kind == "error_ratio":
-        for key, bound in (("min", low), ("max", high)):
-            if bound is not None and not 0.0 <= bound <= 1.0:
-                raise GateSpecError(
-                    f"{where}.{key} is a ratio for kind error_ratio: expected 0..1 "
-                    f"(0.05 = 5%), got {_fmt(bound)}"
-                )
-
-    quantile = 0.95
-    if spec.get("quantile") is not None:
-        if kind != "latency_quantile":
-            raise GateSpecError(
-                f"{where}.quantile only applies to kind latency_quantile, not {kind}"
-            )
-        q = _number(spec, "quantile", where)
-        assert q is not None
-        if not 0.0 < q < 1.0:
-            raise GateSpecError(
-                f"{where}.quantile must be between 0 and 1 exclusive (e.g. 0.95), got {_fmt(q)}"
-            )
-        quantile = q
-
-    series = _text(spec, "series", where)
-    if kind == "value" and series is None:
-        raise GateSpecError(
-            f"{where}.series is required for kind value: the Prometheus series to read, "
-            f"e.g. process_resident_memory_bytes"
-        )
-
-    dry_run = spec.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise GateSpecError(f"{where}.dry_run must be true or false, got {dry_run!r}")
-
-    return MetricSpec(
-        name=name,
-        kind=kind,  # type: ignore[arg-type]
-        min=low,
-        max=high,
-        quantile=quantile,
-        route=_text(spec, "route", where),
-        series=series,
-        severity=_choice(spec, "severity", where, SEVERITIES, "critical"),  # type: ignore[arg-type]
-        failure_limit=_count(spec, "failure_limit", where, 0),
-        no_data=_choice(spec, "no_data", where, NO_DATA_POLICIES, "inconclusive"),  # type: ignore[arg-type]
-        inconclusive_limit=_count(spec, "inconclusive_limit", where, 1),
-        consecutive_error_limit=_count(spec, "consecutive_error_limit", where, 4),
-        dry_run=dry_run,
-    )
-
-
-def parse_metric_specs(raw: Any, var: str = "gate_metrics") -> list[MetricSpec]:
-    """Validate a list of metric specs: non-empty, each valid, names unique."""
-    if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)):
-        raise GateSpecError(f"{var} must be a list of metric specs, got {type(raw).__name__}")
-    if not raw:
-        raise GateSpecError(f"{var} must list at least one metric: a gate with none cannot fail")
-    specs = [parse_metric_spec(item, i, var) for i, item in enumerate(raw)]
-    seen: dict[str, int] = {}
-    for i, spec in enumerate(specs):
-        if spec.name in seen:
-            raise GateSpecError(
-                f"{var}[{i}].name {spec.name!r} is already used by {var}[{seen[spec.name]}]; "
-                f"names must be unique"
-            )
-        seen[spec.name] = i
-    return specs
+def with_baselines(specs: Sequence[MetricSpec],
+                   baselines: Mapping[str, float | None]) -> list[MetricSpec]:
+    """Every spec with its baseline (relative bounds resolve against it); others unchanged."""
+    return [with_baseline(s, baselines.get(s.name)) if s.relative else s for s in specs]
 
 
 # --------------------------------------------------------------------------- numbers
@@ -359,13 +203,67 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+def ratio_to_baseline(value: float, baseline: float) -> float:
+    """Relative change of value against baseline: +0.5 is 50% above, -0.05 is 5% below.
+
+    A zero baseline gives +/-inf for any other value (and 0 for zero).
+    """
+    if baseline == 0:
+        if value == 0:
+            return 0.0
+        return math.inf if value > 0 else -math.inf
+    return (value - baseline) / abs(baseline)
+
+
+def reduce_values(values: Sequence[float], how: str, spec: MetricSpec | None = None) -> float | None:
+    """Several values (series, points of a range) into one; None when none is a number.
+
+    ``worst`` picks the value furthest on the unhealthy side of spec's bounds: the
+    highest when there is an upper bound, else the lowest; a value below ``min`` wins
+    over one above ``max`` only when it breaches further.
+    """
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return None
+    if how == "last":
+        return finite[-1]
+    if how == "min":
+        return min(finite)
+    if how == "max":
+        return max(finite)
+    if how == "sum":
+        return math.fsum(finite)
+    if how == "avg":
+        return math.fsum(finite) / len(finite)
+    if how == "p95":
+        return percentile(finite, 0.95)
+    if how != "worst":
+        raise ValueError(f"unknown reduction {how!r}")
+    return _worst(finite, spec)
+
+
+def _worst(values: Sequence[float], spec: MetricSpec | None) -> float:
+    low = spec.effective_min if spec else None
+    high = spec.effective_max if spec else None
+    if high is None and low is not None:
+        return min(values)
+    if high is None or low is None:
+        return max(values)
+    over = max(values) - high
+    under = low - min(values)
+    return min(values) if under > over else max(values)
+
+
+# --------------------------------------------------------------------------- samples
+
 def evaluate_sample(spec: MetricSpec, value: float | None) -> SampleStatus:
-    """pass / fail against the thresholds; nodata when there is no (finite) value."""
+    """pass / fail against the effective bounds; nodata when there is no (finite) value."""
     if value is None or math.isnan(value):
         return "nodata"
-    if spec.min is not None and value < spec.min:
+    low, high = spec.effective_min, spec.effective_max
+    if low is not None and value < low:
         return "fail"
-    if spec.max is not None and value > spec.max:
+    if high is not None and value > high:
         return "fail"
     return "pass"
 
@@ -374,45 +272,68 @@ def breach_detail(spec: MetricSpec, value: float | None) -> str:
     """A short note saying which bound a value breaches, or that it is within them."""
     if value is None or math.isnan(value):
         return "no data"
-    if spec.min is not None and value < spec.min:
-        return f"{_fmt(value)} < min {_fmt(spec.min)}"
-    if spec.max is not None and value > spec.max:
-        return f"{_fmt(value)} > max {_fmt(spec.max)}"
-    return f"{_fmt(value)} within {_bounds(spec)}"
+    low, high = spec.effective_min, spec.effective_max
+    if low is not None and value < low:
+        return f"{fmt(value)} < min {fmt(low)}{_baseline_note(spec)}"
+    if high is not None and value > high:
+        return f"{fmt(value)} > max {fmt(high)}{_baseline_note(spec)}"
+    bounds = _bounds_text(spec)
+    return f"{fmt(value)} within {bounds}" if bounds else fmt(value)
 
 
-def make_sample(spec: MetricSpec, at: str, value: float | None) -> Sample:
+def _baseline_note(spec: MetricSpec) -> str:
+    if spec.baseline is None or not spec.relative:
+        return ""
+    return f" (baseline {fmt(spec.baseline)})"
+
+
+def make_sample(spec: MetricSpec, at: str, value: float | None, *, t: float = 0.0,
+                baseline_value: float | None = None) -> Sample:
     """A sample evaluated against spec."""
     if value is not None and math.isnan(value):
         value = None
-    return Sample(spec.name, at, value, evaluate_sample(spec, value), breach_detail(spec, value))
+    if baseline_value is not None and math.isnan(baseline_value):
+        baseline_value = None
+    status = evaluate_sample(spec, value)
+    detail = breach_detail(spec, value)
+    if spec.judge is not None and status != "nodata" and baseline_value is None:
+        status, detail = "nodata", f"{detail}; no baseline sample for the judge"
+    return Sample(spec.name, at, value, status, detail, t, baseline_value)
 
 
-def error_sample(spec: MetricSpec, at: str, message: str) -> Sample:
+def error_sample(spec: MetricSpec, at: str, message: str, *, t: float = 0.0) -> Sample:
     """A sample whose provider failed."""
-    return Sample(spec.name, at, None, "error", message)
+    return Sample(spec.name, at, None, "error", message, t)
 
 
-def _bounds(spec: MetricSpec) -> str:
+def breaches(spec: MetricSpec, values: Sequence[float | None]) -> list[dict[str, Any]]:
+    """The values that breach spec's bounds: index, value and which bound."""
+    out = []
+    for i, value in enumerate(values):
+        if evaluate_sample(spec, value) == "fail":
+            out.append({"index": i, "value": json_number(value), "detail": breach_detail(spec, value)})
+    return out
+
+
+def _bounds_text(spec: MetricSpec) -> str:
     parts = []
-    if spec.min is not None:
-        parts.append(f"min {_fmt(spec.min)}")
-    if spec.max is not None:
-        parts.append(f"max {_fmt(spec.max)}")
-    return " and ".join(parts)
+    if spec.effective_min is not None:
+        parts.append(f"min {fmt(spec.effective_min)}")
+    if spec.effective_max is not None:
+        parts.append(f"max {fmt(spec.effective_max)}")
+    return " and ".join(parts) + _baseline_note(spec)
 
 
 def _breached(spec: MetricSpec, samples: Sequence[Sample]) -> str:
-    low = any(s.value is not None and spec.min is not None and s.value < spec.min
-              for s in samples)
-    high = any(s.value is not None and spec.max is not None and s.value > spec.max
-               for s in samples)
+    low, high = spec.effective_min, spec.effective_max
+    under = any(s.value is not None and low is not None and s.value < low for s in samples)
+    over = any(s.value is not None and high is not None and s.value > high for s in samples)
     parts = []
-    if low:
-        parts.append(f"min {_fmt(spec.min)}")
-    if high:
-        parts.append(f"max {_fmt(spec.max)}")
-    return " and ".join(parts) or _bounds(spec)
+    if under:
+        parts.append(f"min {fmt(low)}")
+    if over:
+        parts.append(f"max {fmt(high)}")
+    return (" and ".join(parts) + _baseline_note(spec)) if parts else _bounds_text(spec)
 
 
 def _stats(samples: Sequence[Sample]) -> dict[str, float | int | None]:
@@ -436,68 +357,143 @@ def _longest_error_run(samples: Sequence[Sample]) -> int:
     return longest
 
 
+# --------------------------------------------------------------------------- grace
+
+@dataclass(frozen=True)
+class _Breaches:
+    """Failed samples, split by the grace window."""
+
+    counted: int  # failures that count towards failure_limit
+    tolerated: int  # failures in breaches that cleared within grace
+    pending: int  # failures in the open breach that is still younger than grace
+    pending_until: float | None  # when that open breach's grace expires (t)
+
+
+def _is_failure(spec: MetricSpec, sample: Sample) -> bool:
+    return sample.status == "fail" or (sample.status == "nodata" and spec.no_data == "fail")
+
+
+def _tally_breaches(spec: MetricSpec, samples: Sequence[Sample]) -> _Breaches:
+    """Group failures into breaches (runs until a passing sample) and apply the grace window.
+
+    With ``grace`` 0 (and for every tier but high) every failure counts. A breach is
+    cleared by a ``pass`` sample; errors and samples without data neither clear it nor
+    count in it (unless ``no_data: fail``).
+    """
+    grace = spec.grace if spec.severity == "high" else 0.0
+    counted = tolerated = 0
+    start: float | None = None
+    run = 0
+    for s in samples:
+        if _is_failure(spec, s):
+            if start is None:
+                start = s.t
+            run += 1
+        elif s.status == "pass" and start is not None:
+            if grace > 0 and s.t - start <= grace:
+                tolerated += run
+            else:
+                counted += run
+            start, run = None, 0
+    if start is None:
+        return _Breaches(counted, tolerated, 0, None)
+    last = samples[-1].t
+    if grace > 0 and last - start < grace:
+        return _Breaches(counted, tolerated, run, start + grace)
+    return _Breaches(counted + run, tolerated, 0, None)
+
+
+# --------------------------------------------------------------------------- metric
+
 def _failure_decision(spec: MetricSpec) -> Decision:
     return "HOLD" if spec.severity == "medium" else "ROLLBACK"
+
+
+def _judge(spec: MetricSpec, samples: Sequence[Sample]) -> Judgement | None:
+    if spec.judge is None:
+        return None
+    pairs = [(s.value, s.baseline_value) for s in samples
+             if s.value is not None and s.baseline_value is not None]
+    j = spec.judge
+    return judge([c for c, _ in pairs], [b for _, b in pairs], direction=j.direction,
+                 confidence=j.confidence, min_effect=j.min_effect, min_samples=j.min_samples)
+
+
+def _outcome(spec: MetricSpec, samples: Sequence[Sample], tally: _Breaches,
+             judgement: Judgement | None) -> tuple[MetricOutcome, dict[str, float | int], str]:
+    """The metric's result, the limit that drove it, and what happened (without the decision)."""
+    n = len(samples)
+    nodata = sum(1 for s in samples if s.status == "nodata")
+    errors = sum(1 for s in samples if s.status == "error")
+    valued = sum(1 for s in samples if s.value is not None)
+    stats = _stats(samples)
+    error_run = _longest_error_run(samples)
+    inconclusive = nodata if spec.no_data == "inconclusive" else 0
+    grace_note = (f", {tally.tolerated} more cleared within grace {fmt(spec.grace)} s"
+                  if tally.tolerated else "")
+
+    if error_run > spec.consecutive_error_limit:
+        last_error = next((s.detail for s in reversed(samples) if s.status == "error"), "")
+        return "error", {"consecutive_error_limit": spec.consecutive_error_limit}, (
+            f"{spec.name} could not be measured in {error_run} consecutive samples, "
+            f"more than consecutive_error_limit {spec.consecutive_error_limit} "
+            f"(last error: {last_error})")
+    if tally.counted > spec.failure_limit:
+        nodata_note = f", {nodata} without data" if spec.no_data == "fail" and nodata else ""
+        unresolved = (f" not cleared within grace {fmt(spec.grace)} s" if spec.grace
+                      and spec.severity == "high" else "")
+        return "fail", {"failure_limit": spec.failure_limit}, (
+            f"{spec.name} breached {_breached(spec, samples)}{unresolved} in {tally.counted} of "
+            f"{n} samples{nodata_note}{grace_note} (last {fmt(stats['last'])}), more than "
+            f"failure_limit {spec.failure_limit}")
+    if judgement is not None and judgement.outcome == "fail":
+        return "fail", {"confidence": judgement.confidence, "min_effect": judgement.min_effect}, (
+            f"{spec.name}: {judgement.reason}")
+    if tally.pending and tally.counted + tally.pending > spec.failure_limit:
+        return "pending", {"grace": spec.grace, "failure_limit": spec.failure_limit}, (
+            f"{spec.name} breached {_breached(spec, samples)} in its last {tally.pending} "
+            f"samples (last {fmt(stats['last'])}), not cleared yet: grace {fmt(spec.grace)} s "
+            f"runs until t={fmt(tally.pending_until)} s")
+    if spec.relative and spec.baseline is None:
+        return "inconclusive", {"inconclusive_limit": spec.inconclusive_limit}, (
+            f"{spec.name} has no baseline: its relative bound (max_increase/max_decrease) "
+            f"needs the value measured before the deploy")
+    if inconclusive > spec.inconclusive_limit:
+        return "inconclusive", {"inconclusive_limit": spec.inconclusive_limit}, (
+            f"{spec.name} had no data in {inconclusive} of {n} samples, more than "
+            f"inconclusive_limit {spec.inconclusive_limit}")
+    if valued == 0:
+        what = (f"{spec.name} has no samples" if n == 0 else
+                f"{spec.name} had no value in any of {n} samples ({nodata} without data, "
+                f"{errors} errors)")
+        return "inconclusive", {"inconclusive_limit": spec.inconclusive_limit}, what
+    if judgement is not None and judgement.outcome == "inconclusive":
+        return "inconclusive", {"min_samples": spec.judge.min_samples if spec.judge else 0}, (
+            f"{spec.name}: {judgement.reason}")
+    if tally.counted:
+        return "pass", {"failure_limit": spec.failure_limit}, (
+            f"{spec.name} breached {_breached(spec, samples)} in {tally.counted} of {n} "
+            f"samples{grace_note} (last {fmt(stats['last'])}), within failure_limit "
+            f"{spec.failure_limit}")
+    judged = f"; {judgement.reason}" if judgement is not None else ""
+    bounds = _bounds_text(spec)
+    within = f" within {bounds}" if bounds else " measured"
+    return "pass", {"failure_limit": spec.failure_limit}, (
+        f"{spec.name}{within} in {valued} of {n} samples{grace_note} "
+        f"(last {fmt(stats['last'])}, max {fmt(stats['max'])}){judged}")
 
 
 def evaluate_metric(spec: MetricSpec, samples: Sequence[Sample]) -> MetricResult:
     """Fold one metric's samples into its result, decision and reason."""
     samples = tuple(samples)
-    n = len(samples)
-    nodata = sum(1 for s in samples if s.status == "nodata")
-    failed = sum(1 for s in samples if s.status == "fail")
-    errors = sum(1 for s in samples if s.status == "error")
-    if spec.no_data == "fail":
-        failed += nodata
-    inconclusive = nodata if spec.no_data == "inconclusive" else 0
-    valued = sum(1 for s in samples if s.value is not None)
-    stats = _stats(samples)
-    error_run = _longest_error_run(samples)
-    last_error = next((s.detail for s in reversed(samples) if s.status == "error"), "")
-
-    result: MetricOutcome
-    limit: dict[str, int]
-    if error_run > spec.consecutive_error_limit:
-        result = "error"
-        limit = {"consecutive_error_limit": spec.consecutive_error_limit}
-        what = (f"{spec.name} could not be measured in {error_run} consecutive samples, "
-                f"more than consecutive_error_limit {spec.consecutive_error_limit} "
-                f"(last error: {last_error})")
-    elif failed > spec.failure_limit:
-        result = "fail"
-        limit = {"failure_limit": spec.failure_limit}
-        nodata_note = f", {nodata} without data" if spec.no_data == "fail" and nodata else ""
-        what = (f"{spec.name} breached {_breached(spec, samples)} in {failed} of {n} samples"
-                f"{nodata_note} (last {_fmt(stats['last'])}), more than failure_limit "
-                f"{spec.failure_limit}")
-    elif inconclusive > spec.inconclusive_limit:
-        result = "inconclusive"
-        limit = {"inconclusive_limit": spec.inconclusive_limit}
-        what = (f"{spec.name} had no data in {inconclusive} of {n} samples, more than "
-                f"inconclusive_limit {spec.inconclusive_limit}")
-    elif valued == 0:
-        result = "inconclusive"
-        limit = {"inconclusive_limit": spec.inconclusive_limit}
-        if n == 0:
-            what = f"{spec.name} has no samples"
-        else:
-            what = (f"{spec.name} had no value in any of {n} samples "
-                    f"({nodata} without data, {errors} errors)")
-    else:
-        result = "pass"
-        limit = {"failure_limit": spec.failure_limit}
-        if failed:
-            what = (f"{spec.name} breached {_breached(spec, samples)} in {failed} of {n} "
-                    f"samples (last {_fmt(stats['last'])}), within failure_limit "
-                    f"{spec.failure_limit}")
-        else:
-            what = (f"{spec.name} within {_bounds(spec)} in {valued} of {n} samples "
-                    f"(last {_fmt(stats['last'])}, max {_fmt(stats['max'])})")
+    tally = _tally_breaches(spec, samples)
+    judgement = _judge(spec, samples)
+    result, limit, what = _outcome(spec, samples, tally, judgement)
 
     decision: Decision
     if result in ("fail", "error"):
         decision = _failure_decision(spec)
-    elif result == "inconclusive":
+    elif result in ("inconclusive", "pending"):
         decision = "HOLD"
     else:
         decision = "PROCEED"
@@ -511,9 +507,14 @@ def evaluate_metric(spec: MetricSpec, samples: Sequence[Sample]) -> MetricResult
     else:
         reason = what
 
+    nodata = sum(1 for s in samples if s.status == "nodata")
     return MetricResult(
-        spec=spec, result=result, decision=decision, samples=samples, failed=failed,
-        inconclusive=inconclusive, errors=errors, stats=stats, limit=limit, reason=reason,
+        spec=spec, result=result, decision=decision, samples=samples,
+        failed=tally.counted, inconclusive=nodata if spec.no_data == "inconclusive" else 0,
+        errors=sum(1 for s in samples if s.status == "error"), stats=_stats(samples),
+        limit=limit, reason=reason,
+        pending_until=tally.pending_until if result == "pending" else None,
+        tolerated=tally.tolerated, judgement=judgement,
     )
 
 

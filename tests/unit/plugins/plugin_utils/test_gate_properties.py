@@ -278,7 +278,7 @@ def test_non_proceed_verdict_names_its_evidence(
         spec = next(s for s in specs if s.name == name)
         assert m["decision"] == d["verdict"]
         assert m["dry_run"] is False
-        assert m["threshold"] == {"min": spec.min, "max": spec.max}
+        assert (m["threshold"]["min"], m["threshold"]["max"]) == (spec.min, spec.max)
         assert m["threshold"]["min"] is not None or m["threshold"]["max"] is not None
         assert len(m["samples"]) == len(raws[name]) == m["count"]
         assert [s["status"] for s in m["samples"]] == [
