@@ -134,7 +134,8 @@ def http_get(url: str, *, timeout: float, headers: Mapping[str, str] | None = No
     request = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310 - scheme checked above
     try:
         with OPENER.open(request, timeout=timeout) as resp:
-            return resp.read(_MAX_BODY).decode("utf-8", errors="replace")
+            body: bytes = resp.read(_MAX_BODY)
+            return body.decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         exc.close()
         raise ProviderError(f"GET {safe_url(url)}: HTTP {exc.code}") from None

@@ -21,8 +21,8 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.gate import (
 from ansible_collections.liftoff.release.plugins.plugin_utils.gate_run import GateRun, run_gate
 from ansible_collections.liftoff.release.plugins.plugin_utils.prom_text import parse_text
 from ansible_collections.liftoff.release.plugins.plugin_utils.providers import (
-    Providers,
     ProviderError,
+    Providers,
     scrape_targets,
 )
 
