@@ -20,11 +20,13 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.gate import (
     make_sample,
     parse_metric_spec,
     percentile,
+    with_baseline,
 )
 
 AT = "2026-11-23T06:40:00.000Z"
 RANK = {"PROCEED": 0, "HOLD": 1, "ROLLBACK": 2}
 
+STEP = 10.0  # seconds between samples
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True)
 
 # A raw sample: ("value", x) | ("nodata", None) | ("error", message)
@@ -57,6 +59,10 @@ def raw_specs(draw: st.DrawFn, name: str, dry_run: bool | None = None,
     if kind == "value":
         raw["series"] = "process_resident_memory_bytes"
     raw["severity"] = severity or draw(st.sampled_from(["critical", "high", "medium"]))
+    if raw["severity"] == "high" and draw(st.booleans()):
+        raw["grace"] = draw(st.sampled_from([5, 10, 25, 60]))  # samples are 10 s apart
+    if kind == "value" and draw(st.booleans()):
+        raw["max_increase"] = draw(st.floats(min_value=0, max_value=2))
     raw["no_data"] = draw(st.sampled_from(["fail", "inconclusive", "ignore"]))
     for key in ("failure_limit", "inconclusive_limit", "consecutive_error_limit"):
         if draw(st.booleans()):
@@ -68,7 +74,17 @@ def raw_specs(draw: st.DrawFn, name: str, dry_run: bool | None = None,
 @functools.cache
 def specs_of(name: str, dry_run: bool | None = None,
              severity: str | None = None) -> st.SearchStrategy[MetricSpec]:
-    return raw_specs(name, dry_run, severity).map(lambda raw: parse_metric_spec(raw, 0))
+    return st.builds(
+        lambda raw, baseline: with_baseline(parse_metric_spec(raw, 0), baseline),
+        raw_specs(name, dry_run, severity),
+        st.floats(min_value=-_SPAN / 10, max_value=_SPAN / 10, allow_nan=False, allow_infinity=False),
+    ).filter(_satisfiable)
+
+
+def _satisfiable(spec: MetricSpec) -> bool:
+    """Some value passes: a baseline can put the relative bound on the wrong side of the absolute one."""
+    low, high = spec.effective_min, spec.effective_max
+    return low is None or high is None or low <= high
 
 
 @functools.cache
@@ -86,10 +102,11 @@ def build(spec: MetricSpec, raws: Sequence[RawSample]) -> list[Sample]:
     out = []
     for i, (what, payload) in enumerate(raws):
         at = f"{AT}#{i}"
+        t = (i + 1) * STEP
         if what == "error":
-            out.append(error_sample(spec, at, payload))
+            out.append(error_sample(spec, at, payload, t=t))
         else:
-            out.append(make_sample(spec, at, payload if what == "value" else None))
+            out.append(make_sample(spec, at, payload if what == "value" else None, t=t))
     return out
 
 
@@ -109,18 +126,19 @@ def verdict(specs: Sequence[MetricSpec], raws: dict[str, list[RawSample]]) -> Ve
 
 def beyond(spec: MetricSpec, value: float | None, delta: float) -> float:
     """A value that breaches spec, at least as far beyond a bound as value already is."""
-    if spec.max is not None:
-        return max(value if value is not None else spec.max, spec.max) + delta
-    assert spec.min is not None
-    return min(value if value is not None else spec.min, spec.min) - delta
+    high, low = spec.effective_max, spec.effective_min
+    if high is not None:
+        return max(value if value is not None else high, high) + delta
+    assert low is not None
+    return min(value if value is not None else low, low) - delta
 
 
 def passing(spec: MetricSpec) -> float:
     """A value within spec's bounds."""
-    if spec.min is not None:
-        return spec.min
-    assert spec.max is not None
-    return spec.max
+    if spec.effective_min is not None:
+        return spec.effective_min
+    assert spec.effective_max is not None
+    return spec.effective_max
 
 
 # --------------------------------------------------------------------------- properties
@@ -189,7 +207,7 @@ def test_confirmed_critical_breach_always_rolls_back(
 @given(specs_of("m", dry_run=False), st.integers(min_value=0, max_value=6), st.data())
 def test_failure_limit_boundary(spec: MetricSpec, k: int, data: st.DataObject) -> None:
     """failure_limit = k: exactly k failed samples pass the metric, k + 1 fail it (failed > limit)."""
-    spec = MetricSpec(**{**spec.__dict__, "failure_limit": k})
+    spec = MetricSpec(**{**spec.__dict__, "failure_limit": k, "grace": 0.0})
     nodata_fails = data.draw(st.integers(0, k)) if spec.no_data == "fail" else 0
     fails: list[RawSample] = [("value", beyond(spec, None, 1.0))] * (k - nodata_fails)
     fails += [("nodata", None)] * nodata_fails
@@ -278,7 +296,7 @@ def test_non_proceed_verdict_names_its_evidence(
         spec = next(s for s in specs if s.name == name)
         assert m["decision"] == d["verdict"]
         assert m["dry_run"] is False
-        assert (m["threshold"]["min"], m["threshold"]["max"]) == (spec.min, spec.max)
+        assert (m["threshold"]["min"], m["threshold"]["max"]) == (spec.effective_min, spec.effective_max)
         assert m["threshold"]["min"] is not None or m["threshold"]["max"] is not None
         assert len(m["samples"]) == len(raws[name]) == m["count"]
         assert [s["status"] for s in m["samples"]] == [
@@ -292,14 +310,11 @@ def test_to_dict_is_json_serialisable(
         gate: tuple[list[MetricSpec], dict[str, list[RawSample]]]) -> None:
     specs, raws = gate
     d = verdict(specs, raws).to_dict()
-    assert json.loads(json.dumps(d))["verdict"] == d["verdict"]
-    # NaN from a provider is "no data": it never reaches the samples or the stats.
-    # (+/-Infinity values are kept: they are real breaches; json.dumps writes them as Infinity.)
+    # strict JSON: infinities are written as Prometheus writes them ("+Inf"), NaN never appears
+    assert json.loads(json.dumps(d, allow_nan=False))["verdict"] == d["verdict"]
     for m in d["metrics"]:
-        assert not any(isinstance(s["value"], float) and math.isnan(s["value"]) for s in m["samples"])
-        if not any(s["value"] == -math.inf for s in m["samples"]):
-            # a p95 interpolated between -Inf and +Inf is undefined; otherwise it is a number
-            assert not any(isinstance(x, float) and math.isnan(x) for x in m["stats"].values()), m
+        assert not any(isinstance(s["value"], float) and not math.isfinite(s["value"]) for s in m["samples"])
+        assert all(isinstance(x, (int, float, str)) or x is None for x in m["stats"].values()), m
 
 
 @PROPERTY
@@ -316,6 +331,28 @@ def test_to_dict_of_finite_values_is_strict_json(
 def test_pinned_nan_is_nodata() -> None:
     s = parse_metric_spec({"name": "v", "kind": "value", "series": "x", "max": 1.0}, 0)
     assert make_sample(s, AT, math.nan).status == "nodata"
+
+
+@PROPERTY
+@given(st.sampled_from([5.0, 10.0, 25.0, 60.0]), st.integers(min_value=1, max_value=8), st.booleans())
+def test_grace_boundary(grace: float, breach: int, cleared: bool) -> None:
+    """A high breach that clears exactly at grace is tolerated; one sample later it counts.
+
+    Samples are STEP seconds apart; a breach of n failing samples followed by a pass clears
+    n * STEP seconds after it began.
+    """
+    spec = parse_metric_spec({"name": "h", "kind": "value", "series": "x", "max": 1.0,
+                              "severity": "high", "grace": grace}, 0)
+    raws: list[RawSample] = [("value", 0.0)] + [("value", 5.0)] * breach + ([("value", 0.0)] if cleared else [])
+    r = evaluate_metric(spec, build(spec, raws))
+    span = breach * STEP if cleared else (breach - 1) * STEP
+    if cleared:
+        expected = "pass" if span <= grace else "fail"
+    else:
+        expected = "pending" if span < grace else "fail"
+    assert r.result == expected, (r.reason, span, grace)
+    assert r.failed == (breach if expected == "fail" else 0)
+    assert r.tolerated == (breach if expected == "pass" else 0)
 
 
 def test_pinned_p95_of_repeated_infinity_is_infinity() -> None:
