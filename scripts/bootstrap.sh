@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, idempotently: a Python >= 3.12 venv with the pinned
-# requirements, pm2 (npm), and, when root on Debian, PostgreSQL and Node from apt.
+# requirements, pm2 (npm), and, when root on Debian, PostgreSQL, Prometheus and Node from apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -11,15 +11,46 @@ PM2_VERSION=7.0.4
 log() { printf 'bootstrap: %s\n' "$*"; }
 die() { printf 'bootstrap: ERROR: %s\n' "$*" >&2; exit 1; }
 
+# apt_install [APT-GET-OPTION...] PACKAGE...: arguments starting with "-" (e.g.
+# --no-install-recommends) go to apt-get install as options, the rest are package names.
 apt_install() {
+  local arg opts=() pkgs=()
+  for arg in "$@"; do
+    case $arg in -*) opts+=("$arg") ;; *) pkgs+=("$arg") ;; esac
+  done
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "installing $* with apt-get"
+    log "installing ${pkgs[*]} with apt-get${opts[*]:+ (${opts[*]})}"
     if [ ! -f /tmp/.liftoff-apt-updated ]; then
       apt-get update -qq && touch /tmp/.liftoff-apt-updated
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${opts[@]}" "${pkgs[@]}" >/dev/null
   else
-    die "missing $*: install the Debian package(s) $* (needs root)"
+    die "missing ${pkgs[*]}: install the Debian package(s) ${pkgs[*]} (needs root)"
+  fi
+}
+
+# Debian's prometheus postinst enables the system service and starts it on :9090 wherever
+# services may start (systemd, or sysv-init without a policy-rc.d that forbids it). The
+# tests start their own throwaway servers (tests/support/prometheus.py), so stop that one,
+# by the package's own pid file, and keep it from starting at boot.
+pid_running() {  # a zombie left to a non-reaping pid 1 counts as gone
+  [ -e "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]
+}
+stop_packaged_prometheus() {
+  local pid_file=/run/prometheus/prometheus.pid pid
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+  pid=$(cat "$pid_file" 2>/dev/null || true)
+  if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /usr/bin/prometheus ]; then
+    log "stopping the packaged prometheus (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do pid_running "$pid" || break; sleep 0.2; done
+    pid_running "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pid_file"
   fi
 }
 
@@ -68,6 +99,12 @@ ln -sfn ../../.. .collections/ansible_collections/liftoff/release
 # PostgreSQL server binaries (initdb, pg_ctl) for throwaway clusters.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
   apt_install postgresql
+fi
+# Prometheus (the deploy gate's metric provider) for throwaway servers; without the recommended
+# prometheus-node-exporter, which would be one more system service.
+if ! command -v prometheus >/dev/null; then
+  apt_install --no-install-recommends prometheus
+  stop_packaged_prometheus
 fi
 # Node and pm2.
 command -v node >/dev/null || apt_install nodejs npm

@@ -2,15 +2,17 @@
 """The throwaway local environment for the demo and the integration tests.
 
 Everything lives under one root (default .demo/): a PostgreSQL cluster on a free port,
-a private PM2_HOME, the built release artifacts v1..v3, backups, app releases and records.
+a Prometheus (Debian's package) scraping the app's per-worker metrics ports every second,
+a private PM2_HOME, the built release artifacts, backups, app releases and records.
 `env.yml` in the root tells the local inventory where everything is.
 
     localenv.py start [--root DIR]     start PostgreSQL, build artifacts, write env.yml
-    localenv.py stop  [--root DIR]     stop pm2 and PostgreSQL started there
+    localenv.py stop  [--root DIR]     stop pm2, Prometheus and PostgreSQL started there
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import secrets
@@ -30,6 +32,7 @@ sys.path.insert(0, str(REPO / "examples" / "app"))
 from build_release import build_release  # noqa: E402
 
 from tests.support.pg import PgCluster, free_port  # noqa: E402
+from tests.support.prometheus import PrometheusServer  # noqa: E402
 
 VERSIONS = ("v1", "v2", "v3")
 
@@ -54,6 +57,7 @@ class LocalEnv:
     app_port: int
     metrics_port_base: int
     db_password: str
+    prometheus: PrometheusServer | None = None
 
     @property
     def pm2_bin(self) -> str:
@@ -67,9 +71,19 @@ class LocalEnv:
         pg.create_db("demo")
         env = cls(root=root, pg=pg, app_port=free_port(), metrics_port_base=free_port_pair(),
                   db_password="demo-" + secrets.token_hex(12))
-        for version in VERSIONS:
-            build_release(version, root / "artifacts" / version)
-        env.write()
+        try:
+            env.prometheus = PrometheusServer(
+                [f"127.0.0.1:{env.metrics_port_base}", f"127.0.0.1:{env.metrics_port_base + 1}"],
+                job="liftoff-demo", base_dir=root / "prometheus").start()
+            # it outlives this process when `localenv.py start` runs it for the demo: stop() or
+            # stop_root() stop it by its pid, not an exit hook
+            atexit.unregister(env.prometheus.stop)
+            for version in VERSIONS:
+                build_release(version, root / "artifacts" / version)
+            env.write()
+        except BaseException:
+            env.stop()
+            raise
         return env
 
     def write(self) -> None:
@@ -82,9 +96,12 @@ class LocalEnv:
             "metrics_port_base": self.metrics_port_base,
             "pm2_bin": self.pm2_bin,
             "db_password": self.db_password,
+            "prometheus_url": self.prometheus.url if self.prometheus else "",
         }
         (self.root / "env.yml").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        (self.root / "pids.json").write_text(json.dumps({"postmaster": self.pg.postmaster_pid()}), encoding="utf-8")
+        pids = {"postmaster": self.pg.postmaster_pid(),
+                "prometheus": self.prometheus.pid if self.prometheus else None}
+        (self.root / "pids.json").write_text(json.dumps(pids), encoding="utf-8")
 
     def environ(self) -> dict[str, str]:
         """Environment for ansible-playbook runs against this local environment."""
@@ -106,6 +123,8 @@ class LocalEnv:
 
     def stop(self) -> None:
         stop_pm2(self.root, self.pm2_bin)
+        if self.prometheus is not None:
+            self.prometheus.stop()
         self.pg.stop()
 
 
@@ -130,6 +149,30 @@ def stop_pm2(root: Path, pm2_bin: str) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
+def stop_pid_of(root: Path, key: str, name: str) -> None:
+    """SIGTERM (then SIGKILL) the process pids.json names, if it still is that program."""
+    try:
+        pid = int(json.loads((root / "pids.json").read_text(encoding="utf-8")).get(key) or 0)
+    except (OSError, ValueError, AttributeError):
+        return
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8").strip() if pid else ""
+    except OSError:
+        comm = ""
+    if comm != name:
+        return  # gone, or the pid was reused by another program
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+            if Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").split()[2] == "Z":
+                return  # a zombie: stopped, waiting for its parent
+        except (ProcessLookupError, OSError):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
 def stop_root(root: Path) -> None:
     """Stop what a previous `start` left running under root (used by `make demo`'s cleanup)."""
     root = root.resolve()
@@ -138,6 +181,7 @@ def stop_root(root: Path) -> None:
         return
     data = json.loads(env_file.read_text(encoding="utf-8"))
     stop_pm2(root, data["pm2_bin"])
+    stop_pid_of(root, "prometheus", "prometheus")
     pg_dir = root / "pg"
     pg_ctl = shutil.which("pg_ctl") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))), None)
     data_dir = next((p.parent for p in pg_dir.rglob("postmaster.pid")), None)
@@ -159,6 +203,7 @@ def main() -> int:
             shutil.rmtree(args.root)
         env = LocalEnv.start(args.root)
         print(f"local environment ready in {env.root}: PostgreSQL on 127.0.0.1:{env.pg.port}, "
+              f"Prometheus on {env.prometheus.url if env.prometheus else '(none)'}, "
               f"app will serve on 127.0.0.1:{env.app_port}")
     else:
         stop_root(args.root)

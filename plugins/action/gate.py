@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
@@ -43,6 +44,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "timeout": {"type": "float", "default": 3.0},
     "mode": {"type": "str", "default": "verify", "choices": list(MODES)},
     "baselines": {"type": "dict", "default": {}},
+    "missing_baseline": {"type": "str", "default": "inconclusive", "choices": ["inconclusive", "dry_run"]},
     "prometheus_url": {"type": "str"},
     "sql_connection": {
         "type": "dict",
@@ -202,7 +204,11 @@ def validate_args(args: dict[str, Any]) -> list[MetricSpec]:
                 f"requests per second, got {load['rate']}")
     if args["mode"] == "baseline":
         return [s for s in specs if s.relative]
-    return with_baselines(specs, _check_baselines(args["baselines"], specs))
+    specs = with_baselines(specs, _check_baselines(args["baselines"], specs))
+    if args["missing_baseline"] == "dry_run":
+        # a first deploy has nothing to compare with: report relative metrics, do not decide on them
+        specs = [replace(s, dry_run=True) if s.relative and s.baseline is None else s for s in specs]
+    return specs
 
 
 def gate_result(run: GateRun, load: dict[str, Any] | None) -> dict[str, Any]:
