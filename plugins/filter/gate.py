@@ -51,8 +51,8 @@ def _spec(metric: Any, name: str) -> gate.MetricSpec:
 
 def gate_breaches(values: Any, metric: Any, baseline: Any = None) -> list[dict[str, Any]]:
     """The values that breach a metric definition's bounds (index, value, which bound)."""
-    spec = gate.with_baseline(_spec(metric, "gate_breaches"), None if baseline is None else float(baseline))
     try:
+        spec = gate.with_baseline(_spec(metric, "gate_breaches"), None if baseline is None else float(baseline))
         numbers = [None if v is None else float(v) for v in values]
     except (TypeError, ValueError) as exc:
         raise _fail("gate_breaches", exc, values) from exc
@@ -90,6 +90,13 @@ def gate_threshold_text(metric: Any) -> str:
     """A metric result's threshold as people read it (>= 1 and <= 5, <= baseline +50% = 0.3, judge)."""
     if not isinstance(metric, dict):
         raise _fail("gate_threshold_text", ValueError("expected a metric result (a mapping)"), metric)
+    try:
+        return _threshold_text(metric)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail("gate_threshold_text", exc, metric) from exc
+
+
+def _threshold_text(metric: dict[str, Any]) -> str:
     threshold = metric.get("threshold") or {}
     parts = []
     low, high = threshold.get("min"), threshold.get("max")

@@ -412,8 +412,11 @@ def _failure_decision(spec: MetricSpec) -> Decision:
 def _judge(spec: MetricSpec, samples: Sequence[Sample]) -> Judgement | None:
     if spec.judge is None:
         return None
+    # Mann-Whitney ranks need finite numbers: an infinite sample (a +Inf quantile) is left to
+    # the metric's own bounds, which see it as the breach it is.
     pairs = [(s.value, s.baseline_value) for s in samples
-             if s.value is not None and s.baseline_value is not None]
+             if s.value is not None and s.baseline_value is not None
+             and math.isfinite(s.value) and math.isfinite(s.baseline_value)]
     j = spec.judge
     return judge([c for c, _ in pairs], [b for _, b in pairs], direction=j.direction,
                  confidence=j.confidence, min_effect=j.min_effect, min_samples=j.min_samples)

@@ -109,11 +109,15 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
                               "host": item.get("host"), "undo": details.get("undo", {}), "title": item.get("title")})
     elif ident == "verify.verdict":
         state.verdict = str(item.get("actual"))
-        if state.verdict in ("ROLLBACK", "HOLD") and not state.failed:
+        final = str(details.get("final") or state.verdict)  # a HOLD decided by a person or a policy
+        if final in ("ROLLBACK", "HOLD") and not state.failed:
             state.failed = True
             state.failed_phase = "verify"
             reasons = driving_reasons(details)
-            state.reason = f"gate verdict {state.verdict}: " + ("; ".join(reasons) if reasons else "no reason given")
+            hold = details.get("hold") if isinstance(details.get("hold"), dict) else None
+            decided = f" ({hold['why']})" if hold and hold.get("why") else ""
+            state.reason = (f"gate verdict {state.verdict}{decided}: "
+                            + ("; ".join(reasons) if reasons else "no reason given"))
     elif phase == "rollback" and kind.startswith("undo") and status in ("pass", "skip"):
         target = details.get("change")
         if target:

@@ -58,3 +58,41 @@ def test_filter_module_exports() -> None:
     assert set(FilterModule().filters()) == {
         "gate_spec_errors", "gate_percentile", "gate_breaches", "gate_verdict", "gate_ratio_to_baseline",
         "gate_threshold_text", "gate_hold_decision"}
+
+
+def test_gate_breaches_and_verdict_filters() -> None:
+    from ansible_collections.liftoff.release.plugins.filter.gate import gate_breaches, gate_verdict
+
+    metric = {"name": "lat", "kind": "value", "series": "x", "max_increase": 0.5}
+    assert gate_breaches([0.1, 0.4, None], metric, 0.2) == [{"index": 1, "value": 0.4, "detail": "0.4 > max 0.3 (baseline 0.2)"}]
+    with pytest.raises(AnsibleFilterError, match=r"^liftoff\.release\.gate_breaches: could not convert"):
+        gate_breaches([1], metric, "high")
+    v = gate_verdict({"lat": [0.1, 0.4]}, [metric], {"lat": 0.2})
+    assert v["verdict"] == "ROLLBACK" and v["driving"] == ["lat"]
+    with pytest.raises(AnsibleFilterError, match=r"samples for 'nope', which is not a metric"):
+        gate_verdict({"nope": [1]}, [metric])
+
+
+def test_gate_ratio_and_threshold_text_filters() -> None:
+    from ansible_collections.liftoff.release.plugins.filter.gate import gate_ratio_to_baseline, gate_threshold_text
+
+    assert gate_ratio_to_baseline(0.3, 0.2) == pytest.approx(0.5)
+    assert gate_ratio_to_baseline(1, 0) == "+Inf"
+    assert gate_threshold_text({"threshold": {"min": 1, "max": 5}}) == ">= 1 and <= 5"
+    assert gate_threshold_text({"threshold": {"max": 0.3, "max_increase": 0.5, "baseline": 0.2}}) == (
+        "<= 0.3 and within +50% of baseline 0.2")
+    assert gate_threshold_text({"threshold": {"max_decrease": 0.05}}) == "within -5% of baseline (none measured)"
+    judge = {"direction": "increase", "confidence": 0.95, "min_effect": 0.1}
+    assert gate_threshold_text({"threshold": {}, "spec": {"judge": judge}}) == (
+        "canary not worse than baseline (increase is bad, confidence 0.95, min effect 10%)")
+    with pytest.raises(AnsibleFilterError, match=r"^liftoff\.release\.gate_threshold_text: "):
+        gate_threshold_text({"threshold": {"min": "low"}})
+
+
+def test_gate_hold_decision_filter() -> None:
+    from ansible_collections.liftoff.release.plugins.filter.gate import gate_hold_decision
+
+    assert gate_hold_decision("ask", answer="proceed", answered_by="ana", answered_at="T")["decision"] == "PROCEED"
+    assert gate_hold_decision("wait", timeout=5)["decision"] == "ROLLBACK"
+    with pytest.raises(AnsibleFilterError, match="gate_on_hold must be one of"):
+        gate_hold_decision("later")

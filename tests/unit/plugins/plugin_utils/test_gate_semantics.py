@@ -315,3 +315,12 @@ def test_breaches_lists_the_breaching_values() -> None:
         {"index": 1, "value": 0.5, "detail": "0.5 < min 1"},
         {"index": 3, "value": 3.0, "detail": "3 > max 2"},
     ]
+
+
+def test_judge_leaves_infinite_samples_to_the_bounds() -> None:
+    s = parse_metric_spec({"name": "lat", "provider": "prometheus", "query": "c", "max": 1,
+                           "judge": {"baseline": {"query": "b"}}}, 0)
+    samples = pairs(s, [0.2, 0.21, math.inf, 0.2], [0.2, 0.2, 0.2, 0.21])
+    r = evaluate_metric(s, samples)
+    assert (r.result, r.decision) == ("fail", "ROLLBACK")  # the +Inf breaches max 1
+    assert r.judgement is not None and r.judgement.n_canary == 3

@@ -132,3 +132,20 @@ def test_the_reason_names_only_the_metrics_that_drove_the_verdict() -> None:
                            {"name": "latency_p95", "reason": "latency_p95 within max 0.5"}]}
     state = fold([start(), ev("verify.verdict", "fail", 2, actual="ROLLBACK", details=verdict)])
     assert state.reason == "gate verdict ROLLBACK: error_ratio breached max 0.05"
+
+
+def test_hold_answered_proceed_does_not_fail_the_run() -> None:
+    hold = {"decision": "PROCEED", "why": "ana answered proceed at T", "by": "ana"}
+    state = fold([start(), ev("verify.verdict", "pass", 2, actual="HOLD",
+                              details={"final": "PROCEED", "hold": hold, "reasons": ["m had no data"]})])
+    assert not state.failed and state.verdict == "HOLD" and state.outcome == "success"
+
+
+def test_hold_that_nobody_answered_fails_the_run_and_says_why() -> None:
+    hold = {"decision": "ROLLBACK", "why": "nobody answered within 60 s (playbooks/hold.yml): rolled back"}
+    state = fold([start(), ev("verify.verdict", "fail", 2, actual="HOLD",
+                              details={"final": "ROLLBACK", "hold": hold, "driving": ["m"],
+                                       "metrics": [{"name": "m", "reason": "m had no data -> HOLD (critical)"}]})])
+    assert state.failed and state.failed_phase == "verify"
+    assert state.reason == ("gate verdict HOLD (nobody answered within 60 s (playbooks/hold.yml): rolled back): "
+                            "m had no data -> HOLD (critical)")
