@@ -20,7 +20,7 @@ for part in "${parts[@]}"; do
     lint)
       run yamllint $BIN/yamllint -s .
       run ansible-lint $BIN/ansible-lint --offline
-      run ruff $BIN/ruff check plugins tests scripts examples
+      run ruff $BIN/ruff check plugins tests scripts examples bench
       run mypy $BIN/mypy plugins/action plugins/filter plugins/plugin_utils plugins/module_utils
       ;;
     unit) run unit $BIN/pytest -q -p no:cacheprovider tests/unit ;;
