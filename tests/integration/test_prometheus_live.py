@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ansible_collections.liftoff.release.plugins.plugin_utils.gate import reduce_values
 from ansible_collections.liftoff.release.plugins.plugin_utils.prom_api import (
     PrometheusError,
     query_instant,
     query_range,
-    reduce_values,
 )
 from tests.support import prometheus as prom_support
 from tests.support.prometheus import PrometheusServer, free_port
@@ -162,7 +162,7 @@ def test_range_query(prom: PrometheusServer) -> None:
                          timeout=TIMEOUT)
     assert len(series) == 1
     assert series[0] and set(series[0]) == {42.5}
-    assert reduce_values(series[0], "avg") == 42.5
+    assert reduce_values(series[0], "avg") == 42.5  # the gate folds a range this way
     counter = query_range(prom.url, "liftoff_it_requests_total", start=end - 2, end=end, step=1, timeout=TIMEOUT)
     assert len(counter) == 1 and counter[0] == sorted(counter[0])  # a counter never goes down
     two = query_range(prom.url, "liftoff_it_queue_depth", start=end - 1, end=end, step=1, timeout=TIMEOUT)
