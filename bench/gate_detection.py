@@ -20,6 +20,7 @@ Prints numbers and ratios; it never fails on a timing.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import random
 import statistics
@@ -120,7 +121,7 @@ def deploy() -> None:
             while not stop.is_set():
                 try:
                     with urllib.request.urlopen(url, timeout=1) as reply:
-                        seen.append((time.monotonic(), str(json.load(reply)["version"])))
+                        seen.append((time.time(), str(json.load(reply)["version"])))
                 except OSError:
                     pass
                 time.sleep(0.05)
@@ -134,7 +135,10 @@ def deploy() -> None:
         runs = sorted(p for p in (root / "records" / "local").glob("2*") if p.is_dir())
         record = json.loads((runs[-1] / "record.json").read_text(encoding="utf-8"))
         first_bad = next(t for t, v in seen if v == "v3")
-        restored = next(t for t, v in seen if v == "v2" and t > first_bad)
+        # a rolling reload answers from both versions for a moment: restored is the first v2
+        # after the last v3 answer
+        last_bad = max(t for t, v in seen if v == "v3")
+        restored = next(t for t, v in seen if v == "v2" and t > last_bad)
         verdict = next(e for e in record["evidence"] if e["id"] == "verify.verdict")
         driving = verdict["details"]["driving"][0]
         interval = float(verdict["details"]["schedule"][driving]["interval"])
@@ -145,10 +149,17 @@ def deploy() -> None:
         print(f"  gate sampling until the verdict    : {verdict['details']['seconds']:7.2f} s "
               f"(baseline interval x (failure_limit + 1) = {base:g} s, ratio "
               f"{float(verdict['details']['seconds']) / base:.2f})")
-        print(f"  ratio (served-bad -> restored) / baseline: {(restored - first_bad) / base:.2f} "
-              f"(includes smoke checks, the gate's start and the pm2 reload back)")
+        print(f"  ratio (served-bad -> restored) / baseline: {(restored - first_bad) / base:.2f}")
+        gate_start, gate_end = (_epoch(verdict["started"]), _epoch(verdict["ended"]))
+        print(f"    of which: bad served -> gate starts (smoke checks, plays) {gate_start - first_bad:6.2f} s")
+        print(f"              gate sampling                               {gate_end - gate_start:6.2f} s")
+        print(f"              verdict -> v2 served (record, rollback play) {restored - gate_end:6.2f} s")
     finally:
         env.stop()
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC).timestamp()
 
 
 def main() -> int:
