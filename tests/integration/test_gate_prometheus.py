@@ -208,3 +208,16 @@ def test_prometheus_stopped_mid_window_gives_the_consecutive_error_outcome(local
     assert "Connection refused" in metric["reason"] or "refused" in metric["reason"].lower()
     assert record["verdict"] == "ROLLBACK" and record["outcome"] == "failed"
     assert os.path.exists(Path(runs(local_env)[-1]) / "record.md")
+
+
+def test_gate_after_each_step_stops_the_rollout_at_the_bad_step(local_env: LocalEnv) -> None:
+    result = local_env.playbook(str(REPO / "tests" / "integration" / "playbooks" / "gate_steps.yml"), version="v2")
+    assert result.returncode != 0
+    record = latest_record(local_env)
+    first = evidence(record, "rollout.step_10.verdict")
+    assert first["status"] == "pass" and first["actual"] == "PROCEED"
+    second = evidence(record, "rollout.step_50.verdict")
+    assert second["status"] == "fail" and second["actual"] == "ROLLBACK"
+    assert not [e for e in record["evidence"] if e["id"].startswith("rollout.step_100")]  # never reached
+    assert record["outcome"] == "failed" and record["failed_phase"] == "rollout"
+    assert "gate after step 50: ROLLBACK: error_ratio breached max 0.05" in record["reason"]
