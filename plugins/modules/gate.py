@@ -229,6 +229,11 @@ options:
         description: Measure and report, never decide.
         type: bool
         default: false
+      unit:
+        description:
+          - What the value is measured in (for example C(ratio), C(seconds), C(bytes), C(items)), written
+            after the numbers in the reasons and the record. Free text; it converts nothing.
+        type: str
       interval:
         description: Seconds between this metric's samples; default O(interval).
         type: float

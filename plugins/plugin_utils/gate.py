@@ -126,6 +126,7 @@ class MetricResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.spec.name,
+            "unit": self.spec.unit,
             "provider": self.spec.provider,
             "kind": self.spec.kind,
             "severity": self.spec.severity,
@@ -501,6 +502,8 @@ def evaluate_metric(spec: MetricSpec, samples: Sequence[Sample]) -> MetricResult
     else:
         decision = "PROCEED"
 
+    if spec.unit:
+        what = f"{what} [{spec.unit}]"
     if spec.dry_run:
         reason = f"dry run, not deciding: {what}" + (
             f" (would be {decision})" if decision != "PROCEED" else "")

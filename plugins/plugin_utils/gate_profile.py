@@ -321,7 +321,7 @@ def _expand(metrics: Any, profile: Profile, var: str) -> Iterator[tuple[Any, tup
                 raise ProfileError(f"{where} expands to {spec_name}, already made by {expanded_by[spec_name]}; "
                                    f"give the items different names")
             expanded_by[spec_name] = where
-            spec = {"name": spec_name, **base, **tier.spec_fields()}
+            spec = {"name": spec_name, "unit": profile.metrics[key].unit, **base, **tier.spec_fields()}
             if dry_run:
                 spec["dry_run"] = True
             yield spec, tier.catalogue

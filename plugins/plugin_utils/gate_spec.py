@@ -64,7 +64,7 @@ _PROVIDER_FIELDS: dict[str, tuple[str, ...]] = {
     "connection": ("sql",),
 }
 _COMMON_FIELDS = (
-    "name", "provider", "min", "max", "between", "max_increase", "max_decrease",
+    "name", "unit", "provider", "min", "max", "between", "max_increase", "max_decrease",
     "severity", "grace", "failure_limit", "no_data", "inconclusive_limit",
     "consecutive_error_limit", "dry_run", "interval", "count", "initial_delay", "judge",
 )
@@ -138,6 +138,7 @@ class MetricSpec:
     initial_delay: float = 0.0
     judge: JudgeSpec | None = None
     baseline: float | None = None
+    unit: str | None = None
 
     @property
     def relative(self) -> bool:
@@ -178,7 +179,7 @@ class MetricSpec:
     def to_dict(self) -> dict[str, Any]:
         """The spec as recorded: provider fields that apply, secrets masked."""
         out: dict[str, Any] = {
-            "name": self.name, "provider": self.provider, "min": self.min, "max": self.max,
+            "name": self.name, "unit": self.unit, "provider": self.provider, "min": self.min, "max": self.max,
             "max_increase": self.max_increase, "max_decrease": self.max_decrease,
             "baseline": self.baseline, "severity": self.severity, "grace": self.grace,
             "failure_limit": self.failure_limit, "no_data": self.no_data,
@@ -551,6 +552,7 @@ def parse_metric_spec(raw: Mapping[str, Any], index: int,
         count=None if spec.get("count") is None else _count(spec, "count", where, 1, minimum=1),
         initial_delay=_positive(spec, "initial_delay", where, zero_ok=True) or 0.0,
         judge=judge,
+        unit=_text(spec, "unit", where),
         **fields,
     )
 

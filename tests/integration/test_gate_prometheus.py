@@ -179,6 +179,63 @@ def test_hold_answer_without_a_waiting_run_is_refused(local_env: LocalEnv) -> No
     assert result.returncode != 0 and "no run holds the deploy lock of local" in output(result)
 
 
+def test_a_seed_profile_supplies_the_thresholds(local_env: LocalEnv) -> None:
+    result, record = run_verify(local_env, [
+        {"name": "errors", "provider": "prometheus", "query": ERROR_RATIO, "profile": "error_ratio"},
+    ], gate_profile="seed-002")
+    assert result.returncode == 0, output(result)[-3000:]
+    verdict = evidence(record, "verify.verdict")["details"]
+    assert verdict["profile"] == "seed-002"
+    names = [m["name"] for m in verdict["metrics"]]
+    assert names == ["errors.critical", "errors.high", "errors.medium"]
+    tiers = {m["name"]: m for m in verdict["metrics"]}
+    assert tiers["errors.critical"]["threshold"]["max"] == 0.10  # seed 002: > 10% immediate rollback
+    assert tiers["errors.high"]["spec"]["grace"] == 1800  # > 5% unresolved for 30 min
+    assert all(m["unit"] == "ratio" and m["result"] == "pass" for m in verdict["metrics"])
+
+
+def test_ask_a_person_at_a_terminal(local_env: LocalEnv) -> None:
+    """gate_on_hold=ask under a real pseudo-terminal: the typed answer and who gave it are recorded."""
+    import pty
+    import select
+
+    data = {"gate_metrics": MEDIUM_BREACH, "gate_interval": 1, "gate_count": 2, "gate_on_hold": "ask"}
+    cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(REPO / "playbooks" / "verify.yml"),
+           "-i", str(REPO / "inventories" / "local"), "-e", "liftoff_version=v2", *extra(data)]
+    env = {**local_env.environ(), "LIFTOFF_OPERATOR": "carol-at-the-keyboard"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: ansible-playbook on the terminal
+        os.chdir(REPO)
+        os.execve(cmd[0], cmd, env)
+    screen = b""
+    answered = False
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break  # the child closed the terminal
+        if not chunk:
+            break
+        screen += chunk
+        if not answered and b"Type proceed" in screen:
+            time.sleep(0.5)
+            os.write(fd, b"proceed\r")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = screen.decode(errors="replace")
+    assert answered, text[-3000:]
+    assert os.waitstatus_to_exitcode(status) == 0, text[-3000:]
+    record = latest_record(local_env)
+    hold = evidence(record, "verify.hold")["details"]
+    assert (hold["decision"], hold["answer"], hold["by"]) == ("PROCEED", "proceed", "carol-at-the-keyboard")
+    assert hold["at"] and record["outcome"] == "success"
+
+
 def test_prometheus_stopped_mid_window_gives_the_consecutive_error_outcome(local_env: LocalEnv) -> None:
     assert local_env.prometheus is not None
     data = {"gate_interval": 1, "gate_count": 12, "gate_metrics": [

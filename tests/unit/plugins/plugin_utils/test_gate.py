@@ -75,7 +75,7 @@ def test_parse_full_latency() -> None:
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "consecutive_error_limit": -3}, r"gate_metrics\[2\]\.consecutive_error_limit must be a whole number"),
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "no_data": "skip"}, r"gate_metrics\[2\]\.no_data must be one of fail, inconclusive, ignore"),
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "dry_run": "yes"}, r"gate_metrics\[2\]\.dry_run must be true or false"),
-    ({"name": "x", "kind": "error_ratio", "max": 0.1, "threshold": 1}, r"gate_metrics\[2\]\.threshold is not a known field; expected only: name, provider, min, max"),
+    ({"name": "x", "kind": "error_ratio", "max": 0.1, "threshold": 1}, r"gate_metrics\[2\]\.threshold is not a known field; expected only: name, unit, provider, min, max"),
 ])
 def test_parse_errors_name_the_field(raw: Any, match: str) -> None:
     with pytest.raises(GateSpecError, match=match):
@@ -281,7 +281,7 @@ def test_to_dict_is_json_and_carries_samples() -> None:
     assert json.loads(json.dumps(d)) == d
     assert set(d) == {"verdict", "reasons", "driving", "metrics"}
     m = d["metrics"][0]
-    assert set(m) == {"name", "provider", "tolerated", "judge", "kind", "severity", "dry_run", "result", "decision",
+    assert set(m) == {"name", "unit", "provider", "tolerated", "judge", "kind", "severity", "dry_run", "result", "decision",
                       "threshold", "limit", "failed", "inconclusive", "errors", "count",
                       "stats", "reason", "spec", "samples"}
     assert m["threshold"] == {"min": None, "max": 0.05, "max_increase": None, "max_decrease": None,

@@ -322,7 +322,7 @@ ITEM = {"name": "errors", "profile": "error_ratio", "provider": "prometheus", "q
 def test_an_item_expands_into_one_metric_per_tier() -> None:
     plain = {"name": "queue", "provider": "fact", "value": 3, "max": 10}
     out = apply_profile([ITEM, plain], parse_profile(PROFILE))
-    base = {"provider": "prometheus", "query": "sum(rate(x[1m]))", "interval": 30, "count": 10}
+    base = {"unit": "ratio", "provider": "prometheus", "query": "sum(rate(x[1m]))", "interval": 30, "count": 10}
     assert out == [
         {"name": "errors.critical", **base, "severity": "critical", "max": 0.10},
         {"name": "errors.high", **base, "severity": "high", "max": 0.05, "grace": 1800.0},
@@ -330,13 +330,13 @@ def test_an_item_expands_into_one_metric_per_tier() -> None:
         plain,
     ]
     assert out[3] is plain
-    assert not any("catalogue" in spec or "unit" in spec or "profile" in spec for spec in out)
+    assert not any("catalogue" in spec or "profile" in spec for spec in out)
     assert gate_spec_errors(out) == []
 
 
 def test_the_name_defaults_to_the_key_and_relative_tiers_keep_both_bounds() -> None:
     out = apply_profile([{"profile": "memory_vs_baseline", "provider": "fact", "value": 1}], parse_profile(PROFILE))
-    assert out == [{"name": "memory_vs_baseline.medium", "provider": "fact", "value": 1, "severity": "medium",
+    assert out == [{"name": "memory_vs_baseline.medium", "unit": "bytes", "provider": "fact", "value": 1, "severity": "medium",
                     "max_increase": 0.05, "max_decrease": 0.05}]
     assert parse_metric_specs(out)[0].relative
 
