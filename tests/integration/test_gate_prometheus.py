@@ -236,6 +236,21 @@ def test_ask_a_person_at_a_terminal(local_env: LocalEnv) -> None:
     assert hold["at"] and record["outcome"] == "success"
 
 
+def test_sql_metric_on_the_runs_database_keeps_its_password(local_env: LocalEnv) -> None:
+    result, record = run_verify(local_env, [
+        {"name": "items", "provider": "sql", "query": "SELECT count(*) FROM items", "max": 100000, "unit": "rows"},
+    ], "-vvv")
+    assert result.returncode == 0, output(result)[-3000:]
+    metric = evidence(record, "verify.metric.items")["details"]
+    assert metric["result"] == "pass" and metric["samples"][0]["value"] >= 0
+    assert metric["spec"]["provider"] == "sql"
+    secret = local_env.db_password
+    assert secret not in output(result)
+    for path in (local_env.root / "records").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), f"secret leaked into {path}"
+
+
 def test_prometheus_stopped_mid_window_gives_the_consecutive_error_outcome(local_env: LocalEnv) -> None:
     assert local_env.prometheus is not None
     data = {"gate_interval": 1, "gate_count": 12, "gate_metrics": [
