@@ -41,6 +41,7 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.prom_api import (
     PrometheusError,
     query_instant,
     query_range,
+    safe_address,
 )
 from ansible_collections.liftoff.release.plugins.plugin_utils.prom_text import (
     PromParseError,
@@ -66,15 +67,8 @@ class Reading(NamedTuple):
     baseline_value: float | None = None
 
 
-def safe_url(url: str) -> str:
-    """The URL without userinfo (``user:password@``), for messages."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+# URLs in messages lose their userinfo, query and fragment (a password or a token may sit there).
+safe_url = safe_address
 
 
 def to_number(value: Any, what: str) -> float | None:
