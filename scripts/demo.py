@@ -57,7 +57,8 @@ def main() -> int:
     records: list[Path] = []
     started = time.monotonic()
     try:
-        print(f"local environment in {env.root}: PostgreSQL 127.0.0.1:{env.pg.port}, app 127.0.0.1:{env.app_port}")
+        print(f"local environment in {env.root}: PostgreSQL 127.0.0.1:{env.pg.port}, "
+              f"Prometheus {env.prometheus.url if env.prometheus else '(none)'}, app 127.0.0.1:{env.app_port}")
         records.append(step(env, "1. deploy v1", "v1", expect_ok=True))
         records.append(step(env, "2. deploy v2 (migration 002, gate PROCEED)", "v2", expect_ok=True))
         rows_before = env.pg.psql("SELECT count(*) FROM items", db="demo").strip()
@@ -74,7 +75,7 @@ def main() -> int:
         return 0
     finally:
         env.stop()
-        print("stopped PostgreSQL and pm2")
+        print("stopped PostgreSQL, Prometheus and pm2")
 
 
 if __name__ == "__main__":
