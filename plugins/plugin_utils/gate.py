@@ -423,14 +423,30 @@ def _judge(spec: MetricSpec, samples: Sequence[Sample]) -> Judgement | None:
                  confidence=j.confidence, min_effect=j.min_effect, min_samples=j.min_samples)
 
 
-def _outcome(spec: MetricSpec, samples: Sequence[Sample], tally: _Breaches,
+@dataclass(frozen=True)
+class _Counts:
+    """What a metric's samples add up to, counted once per evaluation."""
+
+    nodata: int
+    errors: int
+    valued: int
+    stats: dict[str, float | int | None]
+
+
+def _count(samples: Sequence[Sample]) -> _Counts:
+    return _Counts(
+        nodata=sum(1 for s in samples if s.status == "nodata"),
+        errors=sum(1 for s in samples if s.status == "error"),
+        valued=sum(1 for s in samples if s.value is not None),
+        stats=_stats(samples),
+    )
+
+
+def _outcome(spec: MetricSpec, samples: Sequence[Sample], counts: _Counts, tally: _Breaches,
              judgement: Judgement | None) -> tuple[MetricOutcome, dict[str, float | int], str]:
     """The metric's result, the limit that drove it, and what happened (without the decision)."""
     n = len(samples)
-    nodata = sum(1 for s in samples if s.status == "nodata")
-    errors = sum(1 for s in samples if s.status == "error")
-    valued = sum(1 for s in samples if s.value is not None)
-    stats = _stats(samples)
+    nodata, errors, valued, stats = counts.nodata, counts.errors, counts.valued, counts.stats
     error_run = _longest_error_run(samples)
     inconclusive = nodata if spec.no_data == "inconclusive" else 0
     grace_note = (f", {tally.tolerated} more cleared within grace {fmt(spec.grace)} s"
@@ -490,9 +506,10 @@ def _outcome(spec: MetricSpec, samples: Sequence[Sample], tally: _Breaches,
 def evaluate_metric(spec: MetricSpec, samples: Sequence[Sample]) -> MetricResult:
     """Fold one metric's samples into its result, decision and reason."""
     samples = tuple(samples)
+    counts = _count(samples)
     tally = _tally_breaches(spec, samples)
     judgement = _judge(spec, samples)
-    result, limit, what = _outcome(spec, samples, tally, judgement)
+    result, limit, what = _outcome(spec, samples, counts, tally, judgement)
 
     decision: Decision
     if result in ("fail", "error"):
@@ -513,11 +530,10 @@ def evaluate_metric(spec: MetricSpec, samples: Sequence[Sample]) -> MetricResult
     else:
         reason = what
 
-    nodata = sum(1 for s in samples if s.status == "nodata")
     return MetricResult(
         spec=spec, result=result, decision=decision, samples=samples,
-        failed=tally.counted, inconclusive=nodata if spec.no_data == "inconclusive" else 0,
-        errors=sum(1 for s in samples if s.status == "error"), stats=_stats(samples),
+        failed=tally.counted, inconclusive=counts.nodata if spec.no_data == "inconclusive" else 0,
+        errors=counts.errors, stats=counts.stats,
         limit=limit, reason=reason,
         pending_until=tally.pending_until if result == "pending" else None,
         tolerated=tally.tolerated, judgement=judgement,
