@@ -25,6 +25,11 @@ description:
     C(SET LOCAL statement_timeout), and its tracking row is inserted in the same
     transaction. The first failing file is rolled back and the run stops there; files
     committed before it stay applied and are returned in RV(applied).
+  - Before applying anything, scans every pending file for destructive statements (DROP,
+    TRUNCATE, DELETE without WHERE, column type changes, SET NOT NULL, ADD COLUMN NOT NULL
+    without DEFAULT, RENAME) and refuses the whole run, naming each finding, unless the file's
+    version is listed in O(allow_destructive). Check mode refuses the same way, so the plan
+    shows what the real run would do.
   - Migration files must not contain transaction control (C(BEGIN), C(COMMIT)) or
     statements that cannot run inside a transaction (such as
     C(CREATE INDEX CONCURRENTLY)).
@@ -99,10 +104,26 @@ options:
       - Stop after this version (inclusive); it must be the version of one of the files.
         By default every pending file is applied.
     type: str
+  allow_destructive:
+    description:
+      - Versions of pending migrations whose destructive statements are approved (compared
+        numerically, so C(4) approves C(004)). A version approves every finding of its file.
+      - The scan is lexical (comments, string literals and dollar-quoted bodies are ignored);
+        SQL built at run time inside C(DO) blocks or functions is not seen.
+    type: list
+    elements: str
+    default: []
 seealso:
+  - module: liftoff.release.tool_migrate
   - module: community.postgresql.postgresql_script
   - module: community.postgresql.postgresql_db
 notes:
+  - The session sets C(client_connection_check_interval) (PostgreSQL 14 and later), so when
+    the runner dies (SIGKILL, a lost controller) the server cancels the running migration
+    within seconds, rolls its transaction back and frees the advisory lock, instead of
+    holding locks until O(statement_timeout). On older servers the orphaned statement runs
+    until it ends or times out. When the lock is still held after O(lock_wait), the failure
+    names the holder's pid, client and query, and the C(pg_terminate_backend) call that ends it.
   - The schema fingerprint is a sha256 over the ordered rows of C(information_schema.columns)
     and C(pg_indexes) for every non-system schema, without the tracking table. Compare
     RV(fingerprint_before) and RV(fingerprint_after) to see whether the schema moved.
@@ -125,6 +146,12 @@ EXAMPLES = r"""
     path: /srv/app/current/migrations
   check_mode: true
   register: migrate_plan
+
+- name: Apply a release that drops a column, approved after review
+  liftoff.release.sql_migrate:
+    db: app
+    path: /srv/app/current/migrations
+    allow_destructive: ["007"]
 
 - name: Migrate up to version 003 only, with tighter timeouts
   liftoff.release.sql_migrate:
@@ -193,6 +220,41 @@ already_applied:
   returned: always
   type: int
   sample: 2
+destructive:
+  description:
+    - Destructive statements found in the pending migrations (approved or not), in file order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    file:
+      description: File name.
+      type: str
+      sample: 007_drop_legacy.sql
+    version:
+      description: Version of the file.
+      type: str
+      sample: "007"
+    line:
+      description: Line of the statement (of the offending clause in a multi-action ALTER TABLE).
+      type: int
+      sample: 3
+    kind:
+      description: What was found, such as C(DROP TABLE), C(DROP COLUMN), C(ALTER COLUMN TYPE), C(SET NOT NULL).
+      type: str
+      sample: DROP COLUMN
+    excerpt:
+      description: The statement without comments, whitespace collapsed, at most 160 characters.
+      type: str
+      sample: ALTER TABLE users DROP COLUMN legacy_flag
+  sample:
+    - {file: 007_drop_legacy.sql, version: "007", line: 3, kind: DROP COLUMN, excerpt: ALTER TABLE users DROP COLUMN legacy_flag}
+destructive_unapproved:
+  description: The findings of RV(destructive) whose version is not in O(allow_destructive); when not empty, nothing was applied.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 failed_migration:
   description:
     - File name of the migration that failed and was rolled back. (Ansible reserves C(failed)
@@ -224,11 +286,18 @@ from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.liftoff.release.plugins.module_utils._destructive import refusal, scan, unapproved
+from ansible_collections.liftoff.release.plugins.module_utils._migrate_pg import (
+    advisory_lock_holder,
+    connect_kwargs,
+    describe_error,
+    guard_session,
+    schema_fingerprint,
+)
 from ansible_collections.liftoff.release.plugins.module_utils._migrations import (
     AppliedMigration,
     Migration,
     MigrationError,
-    fingerprint,
     load_migrations,
     plan,
     summary,
@@ -246,7 +315,7 @@ else:
     PSYCOPG_IMPORT_ERROR = None
 
 TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
-SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+APPROVAL_HINT = "the allow_destructive option (migrate role: migrate_destructive_approval.versions)"
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "login_host": {"type": "str", "default": ""},
@@ -262,6 +331,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "lock_wait": {"type": "int", "default": 30},
     "run_id": {"type": "str"},
     "target": {"type": "str"},
+    "allow_destructive": {"type": "list", "elements": "str", "default": []},
 }
 
 
@@ -276,49 +346,13 @@ class TrackingTable:
 
 
 def connect(params: dict[str, Any]) -> Any:
-    kwargs: dict[str, Any] = {
-        "dbname": params["db"],
-        "user": params["login_user"],
-        "port": params["login_port"],
-        "connect_timeout": 10,
-        "application_name": "liftoff.release.sql_migrate",
-        "autocommit": True,
-    }
-    if params["login_host"]:
-        kwargs["host"] = params["login_host"]
-    if params["login_password"]:
-        kwargs["password"] = params["login_password"]
-    return psycopg.connect(**kwargs)
+    conn = psycopg.connect(**connect_kwargs(params, "liftoff.release.sql_migrate"))
+    guard_session(conn)
+    return conn
 
 
-def describe_error(exc: Exception) -> str:
-    """One line: the PostgreSQL message, its SQLSTATE and, when known, the detail."""
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
-    sqlstate = getattr(diag, "sqlstate", None) or getattr(exc, "sqlstate", None)
-    text = primary
-    if sqlstate:
-        text += f" (SQLSTATE {sqlstate})"
-    detail = getattr(diag, "message_detail", None)
-    if detail:
-        text += f"; {detail}"
-    return text
-
-
-def lock_holder(conn: Any, lock_id: int) -> str:
-    """Who holds the advisory lock (pid and application), for the failure message."""
-    classid, objid = (lock_id >> 32) & 0xFFFFFFFF, lock_id & 0xFFFFFFFF
-    row = conn.execute(
-        "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks l "
-        "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s "
-        "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "LIMIT 1",
-        (classid, objid),
-    ).fetchone()
-    if row is None:
-        return "unknown session"
-    return f"pid {row[0]}" + (f" ({row[1]})" if row[1] else "")
+def fingerprint_now(conn: Any, table: TrackingTable) -> str:
+    return schema_fingerprint(conn, [f"{table.schema}.{table.name}" if table.schema else table.name])
 
 
 def acquire_lock(conn: Any, lock_id: int, wait_s: int) -> bool:
@@ -361,27 +395,6 @@ def read_applied(conn: Any, table: TrackingTable) -> list[AppliedMigration]:
     return [AppliedMigration(version=r[0], name=r[1], checksum=r[2]) for r in rows]
 
 
-def schema_fingerprint(conn: Any, table: TrackingTable) -> str:
-    """sha256 of columns + indexes of every non-system schema, without the tracking table."""
-    params = (list(SYSTEM_SCHEMAS), table.schema, table.name)
-    columns = conn.execute(
-        "SELECT 'column', table_schema, table_name, column_name, ordinal_position, data_type,"
-        " is_nullable, column_default FROM information_schema.columns"
-        " WHERE table_schema <> ALL(%s) AND table_schema NOT LIKE 'pg\\_toast%%'"
-        " AND NOT (table_schema = coalesce(%s, current_schema()) AND table_name = %s)"
-        " ORDER BY table_schema, table_name, ordinal_position",
-        params,
-    ).fetchall()
-    indexes = conn.execute(
-        "SELECT 'index', schemaname, tablename, indexname, indexdef FROM pg_indexes"
-        " WHERE schemaname <> ALL(%s) AND schemaname NOT LIKE 'pg\\_toast%%'"
-        " AND NOT (schemaname = coalesce(%s, current_schema()) AND tablename = %s)"
-        " ORDER BY schemaname, tablename, indexname",
-        params,
-    ).fetchall()
-    return fingerprint([*columns, *indexes])
-
-
 def set_timeouts(cur: Any, lock_timeout: str, statement_timeout: str) -> None:
     cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)))
     cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(statement_timeout)))
@@ -415,7 +428,8 @@ def apply_one(conn: Any, table: TrackingTable, migration: Migration, params: dic
 def run(module: AnsibleModule, conn: Any, started: float) -> None:
     params = module.params
     table = TrackingTable(params["table"])
-    result: dict[str, Any] = {"changed": False, "applied": [], "pending": [], "already_applied": 0, "ahead": []}
+    result: dict[str, Any] = {"changed": False, "applied": [], "pending": [], "already_applied": 0, "ahead": [],
+                              "destructive": [], "destructive_unapproved": []}
 
     def finish_fail(msg: str, **extra: Any) -> NoReturn:
         result.update(extra)
@@ -439,8 +453,8 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
         if not acquire_lock(conn, params["advisory_lock_id"], params["lock_wait"]):
             finish_fail(
                 f"another migration run holds the advisory lock {params['advisory_lock_id']} on "
-                f"database {params['db']} ({lock_holder(conn, params['advisory_lock_id'])}); "
-                f"gave up after waiting {params['lock_wait']}s (lock_wait)"
+                f"database {params['db']}; gave up after waiting {params['lock_wait']}s (lock_wait). "
+                f"The lock is {advisory_lock_holder(conn, params['advisory_lock_id'])}"
             )
         ensure_table(conn, table)
 
@@ -451,8 +465,16 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
 
     result["already_applied"] = the_plan.already_applied
     result["ahead"] = list(the_plan.ahead)
-    result["fingerprint_before"] = schema_fingerprint(conn, table)
+    result["fingerprint_before"] = fingerprint_now(conn, table)
     result["pending"] = [summary(m) for m in the_plan.pending]
+
+    findings = [f for m in the_plan.pending for f in scan(m.sql, file=m.filename, version=m.version)]
+    refused = unapproved(findings, params["allow_destructive"])
+    result["destructive"] = [f.to_dict() for f in findings]
+    result["destructive_unapproved"] = [f.to_dict() for f in refused]
+    if refused:
+        result["fingerprint_after"] = result["fingerprint_before"]
+        finish_fail(refusal(refused, APPROVAL_HINT))
 
     if module.check_mode:
         result["changed"] = bool(the_plan.pending)
@@ -467,7 +489,7 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
             result["changed"] = bool(result["applied"])
             result["pending"] = [summary(m) for m in the_plan.pending[index:]]
             try:
-                after = schema_fingerprint(conn, table)
+                after = fingerprint_now(conn, table)
             except psycopg.Error:
                 after = None
             finish_fail(
@@ -480,7 +502,7 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
         result["changed"] = True
 
     result["pending"] = []
-    result["fingerprint_after"] = schema_fingerprint(conn, table)
+    result["fingerprint_after"] = fingerprint_now(conn, table)
     result["duration_ms"] = int((time.monotonic() - started) * 1000)
     module.exit_json(**result)
 
