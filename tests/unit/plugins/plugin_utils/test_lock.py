@@ -23,7 +23,9 @@ def test_acquire_free(lock: Path) -> None:
     assert result["broken"] is None and result["reentered"] is False
     assert result["lock"] == {"owner": "alice", "run_id": "run-1", "environment": "staging",
                               "acquired": NOW, "expires": NOW + 600, "ttl": 600}
-    assert json.loads(lock.read_text()) == result["lock"]
+    stored = json.loads(lock.read_text())
+    assert stored.pop("token") == result["token"] and len(result["token"]) == 32
+    assert stored == result["lock"]  # the public view is the stored lock without its owner token
 
 
 def test_second_run_refused_naming_holder(lock: Path) -> None:
