@@ -122,6 +122,10 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
         target = details.get("change")
         if target:
             state.undone.append(str(target))
+    elif details.get("undoes") and status in ("pass", "skip"):
+        # An undo done outside the rollback phase (a flag restored after a successful verify):
+        # a later rollback must not undo it again.
+        state.undone.append(str(details["undoes"]))
 
 
 def driving_reasons(verdict: dict[str, Any]) -> list[str]:

@@ -149,3 +149,25 @@ def test_hold_that_nobody_answered_fails_the_run_and_says_why() -> None:
     assert state.failed and state.failed_phase == "verify"
     assert state.reason == ("gate verdict HOLD (nobody answered within 60 s (playbooks/hold.yml): rolled back): "
                             "m had no data -> HOLD (critical)")
+
+
+@pytest.mark.parametrize(("status", "undone"), [("pass", True), ("skip", True), ("fail", False), ("info", False)])
+def test_an_undo_recorded_outside_rollback_marks_the_change_undone(status: str, undone: bool) -> None:
+    # A flag restored after verify passed (maintenance.restore, phase verify) names the change it undid.
+    items = [
+        start(),
+        ev("maintenance.change", "info", 2, details={"undo": {"kind": "maintenance", "flag": "auto_sync"}}),
+        ev("rollout.change", "info", 3, details={"undo": {"kind": "app", "previous": "v1"}}),
+        ev("maintenance.restore", status, 4, phase="verify", details={"undoes": "maintenance.change#2"}),
+    ]
+    state = fold(items)
+    assert state.undone == (["maintenance.change#2"] if undone else [])
+    assert [change_key(c) for c in state.pending_undo] == (
+        ["rollout.change#3"] if undone else ["rollout.change#3", "maintenance.change#2"])
+    assert state.outcome == "success"
+
+
+def test_undoes_without_a_value_marks_nothing() -> None:
+    state = fold([start(), ev("maintenance.change", "info", 2, details={"undo": {"kind": "maintenance"}}),
+                  ev("maintenance.restore", "pass", 3, details={"undoes": ""})])
+    assert state.undone == [] and len(state.pending_undo) == 1
