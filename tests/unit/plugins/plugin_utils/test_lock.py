@@ -8,7 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.liftoff.release.plugins.plugin_utils.lock import LockHeld, acquire, heartbeat, read, release
+from ansible_collections.liftoff.release.plugins.plugin_utils.lock import (
+    LockHeld,
+    LockInfo,
+    acquire,
+    decide_acquire,
+    decide_heartbeat,
+    decide_release,
+    heartbeat,
+    parse,
+    plan,
+    read,
+    release,
+)
 
 NOW = 1_800_000_000.0
 
@@ -133,3 +145,62 @@ def test_race_exactly_one_wins(lock: Path) -> None:
     winners = [n for n, what in outcomes if what == "won"]
     assert len(winners) == 1 and len(outcomes) == 8
     assert read(lock).run_id == f"run-{winners[0]}"  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- the pure decisions
+
+HELD = LockInfo(owner="alice", run_id="run-1", environment="staging", acquired=NOW, expires=NOW + 60, ttl=60,
+                token="tok-1")
+
+
+def test_parse_round_trip_and_public_view_hides_the_token() -> None:
+    assert parse(HELD.dumps()) == HELD
+    assert parse(None) is None
+    assert "token" not in HELD.public() and HELD.public()["owner"] == "alice"
+    assert parse("{}", "key").owner == "unknown (unreadable lock key)"  # type: ignore[union-attr]
+
+
+def test_token_decides_ownership_when_given() -> None:
+    assert HELD.ours("run-1") and HELD.ours("run-1", "tok-1")
+    assert not HELD.ours("run-1", "tok-other") and not HELD.ours("run-2") and not HELD.ours("run-2", "tok-1")
+    with pytest.raises(LockHeld, match=r"run run-1 no longer holds the deploy lock \(held by owner 'alice', run run-1"):
+        decide_heartbeat(HELD, "run-1", 60, NOW + 1, token="tok-other")
+    kept = decide_release(HELD, "run-1", token="tok-other")
+    assert kept.keep and kept.outcome["released"] is False and "held by another run" in kept.outcome["reason"]
+    renewed = decide_heartbeat(HELD, "run-1", 90, NOW + 10, token="tok-1")
+    assert renewed.lock == LockInfo("alice", "run-1", "staging", NOW, NOW + 100, 90, "tok-1")
+    assert renewed.outcome == {"lock": renewed.lock.public(), "token": "tok-1"}  # type: ignore[union-attr]
+
+
+def test_reentry_keeps_the_acquisition_and_its_token() -> None:
+    change = decide_acquire(HELD, "alice", "run-1", "staging", 30, False, NOW + 50, token="tok-new")
+    assert change.lock == LockInfo("alice", "run-1", "staging", NOW, NOW + 80, 30, "tok-1")
+    assert change.outcome["reentered"] is True and change.outcome["token"] == "tok-1"
+
+
+@pytest.mark.parametrize(("now", "break_stale", "expect"), [
+    (NOW + 59, False, "held by owner 'alice'"),
+    (NOW + 59, True, "held by owner 'alice'"),  # a live lock is never broken
+    (NOW + 60, False, r"is stale \(owner 'alice'.*lock_break_stale=true"),
+])
+def test_refusals_name_the_holder(now: float, break_stale: bool, expect: str) -> None:
+    with pytest.raises(LockHeld, match=expect):
+        decide_acquire(HELD, "bob", "run-2", "staging", 60, break_stale, now, token="tok-2")
+
+
+def test_break_is_recorded_in_the_outcome() -> None:
+    change = decide_acquire(HELD, "bob", "run-2", "staging", 60, True, NOW + 60, token="tok-2")
+    assert change.outcome["broken"] == HELD.public() and change.outcome["reentered"] is False
+    assert change.lock == LockInfo("bob", "run-2", "staging", NOW + 60, NOW + 120, 60, "tok-2")
+
+
+@pytest.mark.parametrize(("held", "run_id", "now", "failed"), [
+    (None, "run-2", NOW, False),
+    (HELD, "run-1", NOW, False),
+    (HELD, "run-2", NOW + 59, True),
+    (HELD, "run-2", NOW + 60, False),  # stale: the real run decides (break or refuse)
+])
+def test_check_mode_plan(held: LockInfo | None, run_id: str, now: float, failed: bool) -> None:
+    outcome = plan(held, run_id, now)
+    assert outcome.get("failed", False) is failed
+    assert ("held by owner 'alice'" in outcome["msg"]) is failed
