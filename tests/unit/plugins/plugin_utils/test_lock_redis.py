@@ -14,8 +14,6 @@ ROOT = Path(__file__).resolve().parents[4]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.redis import RedisServer, redis_server  # noqa: F401 - the fixture
-
 from ansible_collections.liftoff.release.plugins.plugin_utils.lock import (
     LockBackendError,
     LockHeld,
@@ -27,6 +25,10 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.lock import (
     release,
     scrub,
 )
+from tests.support import redis as redis_support
+from tests.support.redis import RedisServer
+
+redis_server = redis_support.redis_server  # the fixture: one throwaway redis-server for this module
 
 NOW = time.time()
 PLANTED = "pl4nted-redis-Secret"
