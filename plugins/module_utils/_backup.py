@@ -64,8 +64,10 @@ def dump_argv(pg_dump: str, *, fmt: str, jobs: int, compress: str, target: str, 
 
 
 def restore_argv(pg_restore: str, *, target: str, jobs: int, db: str, host: str, port: int, user: str,
-                 extra: Sequence[str] = ()) -> list[str]:
-    argv = [pg_restore, *conn_args(host, port, user), f"--dbname={db}", "--no-owner", *extra]
+                 extra: Sequence[str] = (), keep_owners: bool = False) -> list[str]:
+    """pg_restore's argv; a scratch restore drops ownership (``--no-owner``), a real one keeps it."""
+    argv = [pg_restore, *conn_args(host, port, user), f"--dbname={db}", *([] if keep_owners else ["--no-owner"]),
+            *extra]
     if jobs > 1:
         argv.append(f"--jobs={jobs}")
     argv.append(target)

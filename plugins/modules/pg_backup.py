@@ -33,6 +33,16 @@ description:
     - it runs C(pg_dump) through a shell string, cannot share a snapshot with row counts or
     write counters, does not check free space, verify the archive or remove a partial dump.
     The rollback role still restores with M(community.postgresql.postgresql_db).
+  - O(state=restore) restores O(src) without ever touching the live database until the restore
+    is complete - it restores into a new database (C(<db>_liftoff_restore)), then swaps the names:
+    connections to O(db) are refused and ended, O(db) is renamed to O(replaced_db) and the
+    restored database takes its name. Objects created after the backup (a table a migration
+    added) are therefore gone too, which an in-place C(pg_restore --clean) would leave behind.
+    The replaced database is kept (O(keep_replaced)), so writes made after the backup are not
+    destroyed by the restore; the rollback role decides whether a restore may happen at all.
+    The user needs C(CREATEDB) and must own O(db) (or be a superuser). Database-level settings
+    (C(ALTER DATABASE ... SET)) and grants on the database are not part of a C(pg_dump) of one
+    database; set them again if you use them.
   - Runs on the host that holds the backup directory and talks to PostgreSQL with psycopg 3;
     C(pg_dump) and C(pg_restore) must be on that host.
 author:
@@ -48,9 +58,11 @@ attributes:
     support: none
 options:
   state:
-    description: V(dump) takes and verifies a backup; V(counters) only returns the write counters.
+    description:
+      - V(dump) takes and verifies a backup; V(counters) only returns the write counters; V(restore)
+        replaces O(db) with a restore of O(src).
     type: str
-    choices: [dump, counters]
+    choices: [dump, counters, restore]
     default: dump
   login_host:
     description: Host name or address of the PostgreSQL server, or a Unix socket directory. Empty means libpq's default socket.
@@ -111,6 +123,16 @@ options:
   scratch_db:
     description: Name of the scratch database for O(test_restore); default C(<db>_liftoff_verify). Dropped before and after.
     type: str
+  src:
+    description: The dump to restore (a C(.pgc) file or a C(.dir) directory). Required for O(state=restore).
+    type: path
+  replaced_db:
+    description: Name the replaced database gets for O(state=restore); default C(<db>_replaced_<yyyymmddThhmmss>).
+    type: str
+  keep_replaced:
+    description: Keep the replaced database after O(state=restore) (drop it only when you know nothing in it is needed).
+    type: bool
+    default: true
   pg_dump:
     description: C(pg_dump) executable; found on PATH by default.
     type: str
@@ -220,9 +242,21 @@ test_restore:
     source_rows: {public.orders: 120000}
     restored_rows: {public.orders: 120000}
     mismatches: []
+restored:
+  description: What O(state=restore) did.
+  returned: O(state=restore)
+  type: dict
+  contains:
+    src: {description: The dump restored., type: str, returned: always}
+    db: {description: The database that now holds the restore., type: str, returned: always}
+    replaced_db: {description: The database that was replaced (null when dropped)., type: str, returned: always}
+    duration_ms: {description: Restore and swap time., type: int, returned: always}
+    tables: {description: User tables in the restored database., type: int, returned: always}
+  sample: {src: /var/backups/liftoff/app-20261201T101500Z-1a2b3c.pgc, db: app, replaced_db: app_replaced_20261201T102210,
+           duration_ms: 8120, tables: 12}
 counters:
   description: Rows inserted + updated + deleted per table (schema.table) since statistics began, read before the snapshot.
-  returned: always
+  returned: O(state=dump) or O(state=counters)
   type: dict
   sample: {public.orders: 512334, public.users: 1022}
 """
@@ -263,7 +297,7 @@ else:
     PSYCOPG_IMPORT_ERROR = None
 
 ARGUMENT_SPEC: dict[str, Any] = {
-    "state": {"type": "str", "choices": ["dump", "counters"], "default": "dump"},
+    "state": {"type": "str", "choices": ["dump", "counters", "restore"], "default": "dump"},
     "login_host": {"type": "str", "default": ""},
     "login_port": {"type": "int", "default": 5432},
     "login_user": {"type": "str", "default": "postgres"},
@@ -278,6 +312,9 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "verify": {"type": "bool", "default": True},
     "test_restore": {"type": "bool", "default": False},
     "scratch_db": {"type": "str"},
+    "src": {"type": "path"},
+    "replaced_db": {"type": "str"},
+    "keep_replaced": {"type": "bool", "default": True},
     "pg_dump": {"type": "str", "default": "pg_dump"},
     "pg_restore": {"type": "str", "default": "pg_restore"},
     "timeout": {"type": "int", "default": 21600},
@@ -473,13 +510,80 @@ def dump(module: AnsibleModule, conn: Any) -> dict[str, Any]:
     return result
 
 
+def restore(module: AnsibleModule, conn: Any) -> dict[str, Any]:
+    """Restore into a new database, then swap names; the live database is untouched until the swap."""
+    params = module.params
+    src, db = params["src"], params["db"]
+    if not src:
+        raise BackupError("src is required for state=restore")
+    if not os.path.exists(src):
+        raise BackupError(f"cannot restore {db}: the backup {src} does not exist on {os.uname().nodename}")
+    staging = f"{db}_liftoff_restore"
+    replaced = params["replaced_db"] or f"{db}_replaced_{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    result = {"src": src, "db": db, "replaced_db": replaced if params["keep_replaced"] else None}
+    if module.check_mode:
+        return result
+    started = time.monotonic()
+    ident = sql.Identifier
+    owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (db,)).fetchone()
+    if owner is None:
+        raise BackupError(f"cannot restore {db}: no such database")
+    admin = connect(params, db="postgres")
+    try:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident(staging)))
+        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident(staging), ident(owner[0])))
+        argv = restore_argv(params["pg_restore"], target=src, jobs=params["jobs"], db=staging,
+                            host=params["login_host"], port=params["login_port"], user=params["login_user"],
+                            extra=["--exit-on-error"], keep_owners=True)
+        done = run_tool(argv, params["login_password"], params["timeout"])
+        if done.returncode != 0:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident(staging)))
+            raise BackupError(f"restore of {src} failed before anything was replaced (the live database {db} is "
+                              f"untouched): {done.stderr.strip()[-1500:]}")
+        staged = connect(params, db=staging)
+        try:
+            tables = len(staged.execute(USER_TABLES).fetchall())
+        finally:
+            staged.close()
+        conn.close()
+        # The swap: refuse new connections, end the ones there are, rename twice.
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(ident(db)))
+        try:
+            for _ in range(50):
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = %s AND pid <> pg_backend_pid()", (db,))
+                try:
+                    admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(db), ident(replaced)))
+                    break
+                except psycopg.errors.ObjectInUse:
+                    time.sleep(0.1)
+            else:
+                raise BackupError(f"could not replace {db}: sessions kept reconnecting; nothing was replaced")
+        except BaseException:
+            admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(ident(db)))
+            raise
+        try:
+            admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(staging), ident(db)))
+        except BaseException:
+            admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(replaced), ident(db)))
+            admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(ident(db)))
+            raise
+        admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(ident(replaced)))
+        if not params["keep_replaced"]:
+            admin.execute(sql.SQL("DROP DATABASE {}").format(ident(replaced)))
+    finally:
+        admin.close()
+    result.update(duration_ms=int((time.monotonic() - started) * 1000), tables=tables)
+    return result
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     if psycopg is None:
         module.fail_json(msg=missing_required_lib("psycopg (psycopg 3, pip install 'psycopg[binary]')"),
                          exception=PSYCOPG_IMPORT_ERROR)
     for tool in ("pg_dump", "pg_restore"):
-        found = module.get_bin_path(module.params[tool]) if module.params["state"] == "dump" else "-"
+        found = module.get_bin_path(module.params[tool]) if module.params["state"] != "counters" else "-"
         if not found:
             module.fail_json(msg=f"{module.params[tool]} not found on {os.uname().nodename}: install the "
                                  "PostgreSQL client (Debian: postgresql-client) of the server's major version")
@@ -491,6 +595,8 @@ def main() -> None:
     try:
         if module.params["state"] == "counters":
             module.exit_json(changed=False, counters=read_counters(conn))
+        if module.params["state"] == "restore":
+            module.exit_json(changed=not module.check_mode, restored=restore(module, conn))
         result = dump(module, conn)
     except BackupError as exc:
         partial = exc.args[1] if len(exc.args) > 1 else {}
