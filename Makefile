@@ -6,12 +6,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_NOCOLOR := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help bootstrap demo test unit integration molecule lint sanity clean bench-gate
+.PHONY: help bootstrap demo test unit integration molecule lint sanity clean bench-gate bench-backup
 
 help:
 	@echo "make demo   - deploy v1, v2 and a bad v3 (auto rollback) on a throwaway local environment"
 	@echo "make test   - every test: lint, unit, integration (real PostgreSQL, pm2, ansible-playbook), molecule"
 	@echo "make lint | unit | integration | molecule - one part of make test"
+	@echo "make bench-backup - the backup phase (and a verified backup) against raw pg_dump on a 1 GB database"
 	@echo "make bench-gate - breach -> verdict and breach -> old version serving, against interval x (failure_limit + 1)"
 
 bootstrap:
@@ -34,6 +35,9 @@ integration: bootstrap
 
 molecule: bootstrap
 	@bash scripts/test.sh molecule
+
+bench-backup: bootstrap
+	@$(BIN)/python bench/backup.py
 
 bench-gate: bootstrap
 	@$(BIN)/python bench/gate_detection.py engine
