@@ -120,3 +120,32 @@ def advisory_lock_holder(conn: Any, lock_id: int) -> str:
         f"held by {who}. If that run is dead (its controller was killed), end the session with "
         f"SELECT pg_terminate_backend({pid}); its open migration transaction rolls back"
     )
+
+
+def lock_holders(conn: Any, limit: int = 5) -> str:
+    """Other sessions holding locks on this database's tables, for a lock-timeout message.
+
+    A lock timeout means some session held a lock the migration needed - often a long
+    query or a session left ``idle in transaction``. Lists who holds table locks now.
+    """
+    rows = conn.execute(
+        "SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),"
+        " coalesce(extract(epoch FROM now() - a.xact_start)::int, 0),"
+        " string_agg(DISTINCT l.mode || ' on ' || c.relname, ', ')"
+        " FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'p', 'm')"
+        " GROUP BY 1, 2, 3, 4 ORDER BY 4 DESC LIMIT %s",
+        (limit,),
+    ).fetchall()
+    if not rows:
+        return "no session holds a table lock now (the blocker has gone; run again)"
+    parts = [
+        f"pid {pid}" + (f" ({app})" if app else "") + f" {state} for {age}s holds {locks}"
+        for pid, app, state, age, locks in rows
+    ]
+    return "sessions holding table locks now: " + "; ".join(parts) + \
+        ". End a stuck one with SELECT pg_terminate_backend(<pid>), or wait for it and run again"

@@ -279,7 +279,10 @@ duration_ms:
   sample: 312
 """
 
+import contextlib
+import os
 import re
+import threading
 import time
 import traceback
 from typing import Any, NoReturn
@@ -292,8 +295,10 @@ from ansible_collections.liftoff.release.plugins.module_utils._migrate_pg import
     connect_kwargs,
     describe_error,
     guard_session,
+    lock_holders,
     schema_fingerprint,
 )
+from ansible_collections.liftoff.release.plugins.module_utils._migrate_watch import ControllerWatch
 from ansible_collections.liftoff.release.plugins.module_utils._migrations import (
     AppliedMigration,
     Migration,
@@ -400,6 +405,22 @@ def set_timeouts(cur: Any, lock_timeout: str, statement_timeout: str) -> None:
     cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(statement_timeout)))
 
 
+def set_session_timeouts(conn: Any, lock_timeout: str, statement_timeout: str) -> None:
+    conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(lock_timeout)))
+    conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(statement_timeout)))
+
+
+def explain(conn: Any, exc: Exception) -> str:
+    """describe_error, plus who holds table locks when the error is a lock timeout."""
+    text = describe_error(exc)
+    if getattr(exc, "sqlstate", None) == "55P03":
+        try:
+            text += f". {lock_holders(conn)}"
+        except psycopg.Error:
+            pass
+    return text
+
+
 def apply_one(conn: Any, table: TrackingTable, migration: Migration, params: dict[str, Any]) -> int:
     """Run one file and insert its tracking row in one transaction; return its duration in ms."""
     with conn.transaction(), conn.cursor() as cur:
@@ -442,10 +463,11 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
     except MigrationError as exc:
         finish_fail(str(exc))
 
-    # Bad timeout values must fail here, not be blamed on the first migration file.
+    # The timeouts bound the module's own queries too (the schema fingerprint reads index and
+    # default expressions, which waits behind an ACCESS EXCLUSIVE lock), and bad values
+    # fail here rather than being blamed on the first migration file.
     try:
-        with conn.transaction(), conn.cursor() as cur:
-            set_timeouts(cur, params["lock_timeout"], params["statement_timeout"])
+        set_session_timeouts(conn, params["lock_timeout"], params["statement_timeout"])
     except psycopg.Error as exc:
         finish_fail(f"invalid lock_timeout/statement_timeout: {describe_error(exc)}")
 
@@ -465,7 +487,11 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
 
     result["already_applied"] = the_plan.already_applied
     result["ahead"] = list(the_plan.ahead)
-    result["fingerprint_before"] = fingerprint_now(conn, table)
+    result["pending"] = [summary(m) for m in the_plan.pending]
+    try:
+        result["fingerprint_before"] = fingerprint_now(conn, table)
+    except psycopg.Error as exc:
+        finish_fail(f"cannot read the schema before migrating, nothing applied: {explain(conn, exc)}")
     result["pending"] = [summary(m) for m in the_plan.pending]
 
     findings = [f for m in the_plan.pending for f in scan(m.sql, file=m.filename, version=m.version)]
@@ -493,7 +519,7 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
             except psycopg.Error:
                 after = None
             finish_fail(
-                f"migration {migration.filename} failed and was rolled back: {describe_error(exc)}"
+                f"migration {migration.filename} failed and was rolled back: {explain(conn, exc)}"
                 f" ({len(result['applied'])} applied before it in this run)",
                 failed_migration=migration.filename,
                 fingerprint_after=after,
@@ -505,6 +531,20 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
     result["fingerprint_after"] = fingerprint_now(conn, table)
     result["duration_ms"] = int((time.monotonic() - started) * 1000)
     module.exit_json(**result)
+
+
+def controller_lost(conn: Any) -> None:
+    """The ansible run that started this module was killed: stop the migration, do not finish it.
+
+    The running statement is cancelled (its transaction rolls back; files committed before
+    stay committed and tracked). If the module has not exited 5 s later, it exits hard: the
+    closed connection rolls back whatever is open and frees the advisory lock.
+    """
+    with contextlib.suppress(Exception):  # best effort; the hard exit below still ends the session
+        conn.cancel_safe(timeout=5)
+    timer = threading.Timer(5.0, os._exit, args=(1,))
+    timer.daemon = True
+    timer.start()
 
 
 def main() -> None:
@@ -521,9 +561,12 @@ def main() -> None:
         conn = connect(module.params)
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot connect to database {module.params['db']}: {describe_error(exc)}")
+    watch = ControllerWatch.start(on_lost=lambda: controller_lost(conn))
     try:
         run(module, conn, started)
     finally:
+        if watch is not None:
+            watch.stop()
         conn.close()
 
 
