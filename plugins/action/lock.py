@@ -4,7 +4,6 @@
 TTL, heartbeat while the run lives, explicit break of a stale lock."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
@@ -49,45 +48,35 @@ class ActionModule(ActionBase):
             store = _open(args)
             result.update(backend=args["backend"], where=store.where)
             result.update(self._local(store, args))
-        except lock.LockBackendError as exc:
+        except (lock.LockBackendError, OSError) as exc:
             return {"failed": True, "acquired": False, "changed": False, "msg": str(exc)}
         return result
 
     def _local(self, store: lock.Store, args: dict[str, Any]) -> dict[str, Any]:
-        state = args["state"]
-        if state == "query":
-            held = lock.read(store)
-            return {"changed": False, "held": held is not None, "holder": held.public() if held else None}
-        if self._task.check_mode:
-            return lock.plan(lock.read(store), args["run_id"], time.time())
-        try:
-            if state == "acquired":
-                outcome = lock.acquire(store, args["owner"], args["run_id"], args["environment"], args["ttl"],
-                                       args["break_stale"])
-                token = outcome.pop("token")
-                return {"changed": not outcome["reentered"], "acquired": True, **outcome,
-                        "renewer": self._renewer(store, args, token)}
-            if state == "heartbeat":
-                outcome = lock.heartbeat(store, args["run_id"], args["ttl"])
-                token = outcome.pop("token")
-                return {"changed": False, **outcome, "renewer": self._renewer(store, args, token)}
-            outcome = lock.release(store, args["run_id"])
-            return {"changed": bool(outcome["released"]), **outcome}
-        except lock.LockHeld as exc:
-            return {"failed": True, "acquired": False, "msg": str(exc), "changed": False}
+        outcome = lock.perform(store, args["state"], args["run_id"], args["owner"], args["environment"],
+                               args["ttl"], args["break_stale"], bool(self._task.check_mode))
+        token = outcome.pop("token", "")
+        if token and not outcome.get("failed"):
+            outcome["renewer"] = self._renewer(store, args, token)
+        return outcome
 
     def _renewer(self, store: lock.Store, args: dict[str, Any], token: str) -> dict[str, Any]:
         """Make sure a renewer keeps this acquisition alive while ansible-playbook lives (started once per run)."""
         if not args["renew"] or not token:
             return {"running": False, "pid": None, "watching": None}
-        watched = lock.playbook_process()
-        pidfile = lock.renewer_pidfile(store.where, args["run_id"], watched)
-        pid = lock.renewer_running(pidfile)
-        if pid is None:
-            spec = {"backend": args["backend"], "path": args["path"], "redis_url": args["redis_url"],
-                    "redis_key": _key(args), "redis_retain": args["redis_retain"], "run_id": args["run_id"],
-                    "token": token, "ttl": args["ttl"]}
-            pid = lock.start_renewer(spec, watched, pidfile)
+        try:
+            watched = lock.playbook_process()
+            pidfile = lock.renewer_pidfile(store.where, args["run_id"], watched)
+            pid = lock.renewer_running(pidfile)
+            if pid is None:
+                spec = {"backend": args["backend"], "path": args["path"], "redis_url": args["redis_url"],
+                        "redis_key": _key(args), "redis_retain": args["redis_retain"], "run_id": args["run_id"],
+                        "token": token, "ttl": args["ttl"]}
+                pid = lock.start_renewer(spec, watched, pidfile)
+        except (lock.LockBackendError, OSError) as exc:
+            # The lock is held; only the renewal between phases is missing. Say so, do not fail the run.
+            self._display.warning(f"liftoff.release.lock: no renewer for the deploy lock: {exc}")
+            return {"running": False, "pid": None, "watching": None, "error": str(exc)}
         return {"running": True, "pid": pid, "watching": watched.pid, "period": lock.renew_period(args["ttl"])}
 
     def _on_host(self, args: dict[str, Any], task_vars: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:

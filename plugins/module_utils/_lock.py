@@ -263,3 +263,29 @@ def heartbeat(where: Store | Path | str, run_id: str, ttl: int, now: float | Non
 def release(where: Store | Path | str, run_id: str, token: str = "") -> dict[str, Any]:
     store = _store(where)
     return _transact(store, lambda held: decide_release(held, run_id, token))
+
+
+def perform(where: Store | Path | str, state: str, run_id: str, owner: str = "unknown", environment: str = "",
+            ttl: int = 1800, break_stale: bool = False, check_mode: bool = False) -> dict[str, Any]:
+    """One task's worth of lock work, as the action plugin and the lock_file module both return it.
+
+    ``state`` is acquired, heartbeat, released or query. A refusal is ``failed`` with a ``msg`` naming the
+    holder. Acquired and heartbeat results carry the owner ``token`` for a renewer: callers drop it
+    before returning the result.
+    """
+    store = _store(where)
+    if state == "query":
+        held = read(store)
+        return {"changed": False, "held": held is not None, "holder": held.public() if held else None}
+    if check_mode:
+        return plan(read(store), run_id, time.time())
+    try:
+        if state == "acquired":
+            outcome = acquire(store, owner, run_id, environment, ttl, break_stale)
+            return {"changed": not outcome["reentered"], "acquired": True, **outcome}
+        if state == "heartbeat":
+            return {"changed": False, **heartbeat(store, run_id, ttl)}
+        outcome = release(store, run_id)
+        return {"changed": bool(outcome["released"]), **outcome}
+    except LockHeld as exc:
+        return {"failed": True, "acquired": False, "changed": False, "msg": str(exc)}

@@ -278,6 +278,7 @@ renewer:
     pid: {description: Its process id., type: int, returned: always}
     watching: {description: The pid of the ansible-playbook process it watches., type: int, returned: always}
     period: {description: Seconds between renewals (O(ttl)/3)., type: float, returned: when running}
+    error: {description: Why no renewer could be started (the lock is held all the same)., type: str, returned: when it could not start}
   sample: {running: true, pid: 41234, watching: 41200, period: 600.0}
 msg:
   description: Why the lock was refused (naming the holder), or that check mode took no lock.

@@ -138,8 +138,6 @@ msg:
   sample: "deploy lock for 'production' is held by owner 'bob', run 20261123T060000Z-4d5e6f, acquired 2026-11-23T06:00:00Z, expires 2026-11-23T06:30:00Z; wait for that run to finish"
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.liftoff.release.plugins.module_utils import _lock
@@ -160,33 +158,15 @@ def main() -> None:
     args = module.params
     if args["ttl"] < 1:
         module.fail_json(msg=f"ttl must be a positive number of seconds, got {args['ttl']}")
-    store = _lock.FileStore(args["path"])
-    state = args["state"]
-    if state == "query":
-        held = _lock.read(store)
-        module.exit_json(changed=False, held=held is not None, holder=held.public() if held else None)
-    if module.check_mode:
-        outcome = _lock.plan(_lock.read(store), args["run_id"], time.time())
-        if outcome.pop("failed", False):
-            module.fail_json(**outcome)
-        module.exit_json(**outcome)
     try:
-        if state == "acquired":
-            outcome = _lock.acquire(store, args["owner"], args["run_id"], args["environment"], args["ttl"],
-                                    args["break_stale"])
-            del outcome["token"]  # the renewer's business; there is no renewer for a lock on a remote host
-            module.exit_json(changed=not outcome["reentered"], acquired=True, **outcome)
-        if state == "heartbeat":
-            outcome = _lock.heartbeat(store, args["run_id"], args["ttl"])
-            del outcome["token"]
-            module.exit_json(changed=False, **outcome)
-        outcome = _lock.release(store, args["run_id"])
-        module.exit_json(changed=bool(outcome["released"]), **outcome)
-    except _lock.LockHeld as exc:
-        module.fail_json(msg=str(exc), acquired=False, changed=False)
+        outcome = _lock.perform(args["path"], args["state"], args["run_id"], args["owner"], args["environment"],
+                                args["ttl"], args["break_stale"], module.check_mode)
     except OSError as exc:
         module.fail_json(msg=f"lock file {args['path']}: {exc}", acquired=False, changed=False)
-
+    outcome.pop("token", None)  # the renewer's business; no renewer runs for a lock on a remote host
+    if outcome.pop("failed", False):
+        module.fail_json(**outcome)
+    module.exit_json(**outcome)
 
 if __name__ == "__main__":
     main()

@@ -48,6 +48,7 @@ from ansible_collections.liftoff.release.plugins.module_utils._lock import (
     heartbeat,
     new_token,
     parse,
+    perform,
     plan,
     read,
     release,
@@ -56,8 +57,8 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.prom_api import sa
 
 __all__ = [
     "SWAP_ATTEMPTS", "Change", "FileStore", "LockBackendError", "LockHeld", "LockInfo", "RedisStore", "Store",
-    "acquire", "decide_acquire", "decide_heartbeat", "decide_release", "heartbeat", "new_token", "parse", "plan",
-    "read", "release",
+    "acquire", "decide_acquire", "decide_heartbeat", "decide_release", "heartbeat", "new_token", "parse", "perform",
+    "plan", "read", "release",
 ]
 
 REDIS_PACKAGE_MSG = ("the Redis lock backend needs the Python package `redis` on the controller "
