@@ -354,3 +354,74 @@ def test_check_mode_reads_and_plans_but_switches_nothing(
     assert planned["status"] == "skip" and planned["actual"] == "plan: would switch from true to false"
     drain = one(rec, "maintenance.drain")
     assert drain["status"] == "skip" and drain["actual"] == "plan: would wait; now 1"
+
+
+def validate(tmp_path: Path, data: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "vars.json").write_text(json.dumps(data), encoding="utf-8")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"),
+           str(ROOT / "tests" / "integration" / "playbooks" / "maintenance_validate.yml"),
+           "-i", "localhost,", "-c", "local", "-e", f"@{tmp_path / 'vars.json'}"]
+    return subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, timeout=300, check=False)
+
+
+def test_every_structural_mistake_is_named_with_its_index(tmp_path: Path) -> None:
+    table = {"table": "feature_flags", "key_column": "flag_name", "key": "a", "value_column": "enabled"}
+    url = "http://127.0.0.1:9/flags/a"
+    data = {
+        "maintenance_flags": [
+            {"name": "ok", "sql": table},
+            {"name": "ok", "sql": table},
+            {"name": "mixed", "sql": dict(table, query="SELECT 1", statement="UPDATE t SET v = %(value)s")},
+            {"name": "no_value", "sql": {"query": "SELECT enabled FROM f", "statement": "UPDATE f SET enabled = false"}},
+            {"name": "bad_column", "sql": dict(table, value_column="enabled = true --")},
+            {"name": "no_key", "sql": {k: v for k, v in table.items() if k != "key"}},
+            {"name": "neither"},
+            {"name": "ftp", "http": {"url": "ftp://example.com/flag", "path": "enabled"}},
+            {"name": "no_path", "http": {"url": url}},
+            {"name": "list", "sql": table, "set_to": [False]},
+        ],
+        "maintenance_drain": [
+            {"name": "both", "sql": "SELECT 1", "http": {"url": url, "path": "n"}, "timeout": 5},
+            {"name": "nothing", "timeout": 5},
+            {"name": "zero", "sql": "SELECT 1", "timeout": 0},
+            {"name": "negative_interval", "sql": "SELECT 1", "timeout": 5, "interval": 0},
+            {"sql": "SELECT 1", "timeout": 5},
+        ],
+    }
+    result = validate(tmp_path, data)
+    assert result.returncode != 0
+    text = " ".join(result.stdout.split())
+    for expected in (
+        "maintenance_flags[1].name 'ok' is used by an earlier flag",
+        "maintenance_flags[2].sql mixes a table row",
+        "maintenance_flags[3].sql.statement is required with query: a statement that sets the value, with %(value)s",
+        'maintenance_flags[4].sql.value_column must be a column name such as enabled, got "enabled = true --"',
+        "maintenance_flags[5].sql.key is required",
+        "maintenance_flags[6] needs sql (table, key_column, key, value_column) or http (url, path)",
+        "maintenance_flags[7].http.url is required: an http:// or https:// URL",
+        "maintenance_flags[8].http.path is required",
+        "maintenance_flags[9].set_to must be a single value",
+        "maintenance_drain[0].sql and maintenance_drain[0].http are both set",
+        "maintenance_drain[1] needs sql (a SELECT returning one number) or http (url, path)",
+        "maintenance_drain[2].timeout must be a number of seconds above 0, got \"0\"",
+        "maintenance_drain[3].interval must be a whole number of seconds, at least 1",
+        "maintenance_drain[4].name is required",
+    ):
+        assert expected in text, f"{expected!r} not in the output:\n{result.stdout[-3000:]}"
+    assert "maintenance_flags[0]" not in text
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"maintenance_drain": [{"name": "q", "sql": "SELECT 1", "timeout": "soon"}]}, ["maintenance_drain", "timeout"]),
+    ({"maintenance_flags": [{"name": "f", "http": {"url": "http://127.0.0.1:9/f", "path": "on", "method": "DELETE"}}]},
+     ["must be one of: PUT, POST, PATCH, got: DELETE", "maintenance_flags -> http"]),
+    ({"maintenance_flags": [{"name": "f", "sql": {"tabel": "flags"}}]}, ["maintenance_flags.sql.tabel. Supported parameters include"]),
+])
+def test_a_wrong_type_or_unknown_key_is_named_by_the_argument_spec(
+        tmp_path: Path, data: dict[str, Any], expected: list[str]) -> None:
+    result = validate(tmp_path, data)
+    assert result.returncode != 0
+    text = " ".join(result.stdout.split())
+    for needle in expected:
+        assert needle in text, result.stdout[-3000:]
