@@ -164,3 +164,43 @@ def tail(text: str, lines: int = 40) -> list[str]:
     """The last ``lines`` non-empty lines of a process's output."""
     kept = [line.rstrip() for line in text.splitlines() if line.strip()]
     return kept[-lines:]
+
+
+_ERRORISH = re.compile(r"error|fail|exception|fatal|denied|timeout", re.IGNORECASE)
+
+
+def error_lines(text: str, limit: int = 3) -> list[str]:
+    """The lines of a failed tool's output that say what went wrong (else its last lines).
+
+    Stack frames (``at ...``, ``File "..."``) are skipped: the message is what an operator reads.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    hits = [line for line in lines
+            if _ERRORISH.search(line) and not line.startswith(("at ", 'File "', "Traceback"))]
+    return (hits or lines[-limit:])[:limit]
+
+
+def parse_proc_net_tcp(text: str) -> dict[int, tuple[int, int]]:
+    """socket inode -> (local port, remote port) from /proc/net/tcp or tcp6."""
+    sockets: dict[int, tuple[int, int]] = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        try:
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            sockets[int(fields[9])] = (local_port, remote_port)
+        except (ValueError, IndexError):
+            continue
+    return sockets
+
+
+def client_ports(socket_inodes: set[int], tcp_tables: Sequence[str], server_port: int) -> list[int]:
+    """Local ports of the given sockets that are connected to ``server_port`` (the database)."""
+    ports: set[int] = set()
+    for table in tcp_tables:
+        for inode, (local, remote) in parse_proc_net_tcp(table).items():
+            if inode in socket_inodes and remote == server_port:
+                ports.add(local)
+    return sorted(ports)

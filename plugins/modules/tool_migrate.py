@@ -80,6 +80,8 @@ options:
     description:
       - A read-only status or plan command (such as C([npx, prisma, migrate, status])) run in check mode.
         Its exit code is reported, not judged (C(prisma migrate status) exits 1 when migrations are pending).
+      - It runs as given; some status commands create the tool's own empty bookkeeping tables
+        (C(knex migrate:list) creates C(knex_migrations)). No migration is applied.
     type: list
     elements: str
     default: []
@@ -269,6 +271,7 @@ duration_ms:
   sample: 2412
 """
 
+import contextlib
 import glob
 import os
 import signal
@@ -289,7 +292,9 @@ from ansible_collections.liftoff.release.plugins.module_utils._migrate_pg import
 from ansible_collections.liftoff.release.plugins.module_utils._migrate_tool import (
     HistoryEntry,
     ToolError,
+    client_ports,
     database_url,
+    error_lines,
     history_entries,
     newly_applied,
     parse_alembic_history,
@@ -346,24 +351,40 @@ class Runner:
                     self.params["url_env"]: url}
         self.secrets = [s for s in secrets if s]
         self.current: subprocess.Popen[str] | None = None
+        self.conn: Any = None
+        self.terminated: list[int] = []
 
     def mask(self, text: str) -> str:
         for secret in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(secret, "********")
         return text
 
-    def kill(self) -> None:
+    def kill(self, conn: Any = None) -> None:
+        """Kill the tool's process group, then end the database sessions it leaves behind.
+
+        A killed client's backend keeps running its statement (and holding its locks) until the
+        statement ends, unless the server checks for dead clients - which the tool's sessions
+        may not ask for. The tool's TCP connections are found before the kill (their local
+        ports, as the server's client_port) and those backends are terminated.
+        """
         proc = self.current
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if proc is None or proc.poll() is not None:
+            return
+        ports = tool_client_ports(proc.pid, self.params["login_port"])
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if conn is not None and ports:
+            with contextlib.suppress(Exception):
+                rows = conn.execute(
+                    "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND client_port = ANY(%s) AND pid <> pg_backend_pid()",
+                    (ports,)).fetchall()
+                self.terminated.extend(int(row[0]) for row in rows if row[1])
 
     def run(self, argv: list[str], what: str) -> tuple[int, str, str]:
         """(rc, stdout, stderr) of ``argv`` in chdir; fails the module on a timeout or a missing program."""
         try:
-            self.current = subprocess.Popen(  # noqa: S603 - an argument list, no shell
+            self.current = subprocess.Popen(  # an argument list, no shell
                 argv, cwd=self.params["chdir"], env=self.env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         except OSError as exc:
@@ -371,12 +392,41 @@ class Runner:
         try:
             out, err = self.current.communicate(timeout=self.params["timeout"])
         except subprocess.TimeoutExpired as exc:
-            self.kill()
+            self.kill(self.conn)
             out, err = self.current.communicate()
+            ended = f"; its database sessions {self.terminated} were terminated" if self.terminated else ""
             raise ToolError(
                 f"{what} {' '.join(argv)} did not finish within {self.params['timeout']}s (timeout); its process "
-                f"group was killed. Last output: {' | '.join(tail(self.mask(out + err), 5))}") from exc
+                f"group was killed{ended}. Last output: {why(self.mask(out), self.mask(err))}") from exc
         return self.current.returncode, self.mask(out), self.mask(err)
+
+
+def tool_client_ports(pgid: int, server_port: int) -> list[int]:
+    """Local TCP ports of the sockets that the processes of group ``pgid`` hold to ``server_port``."""
+    inodes: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
+                if int(handle.read().rsplit(")", 1)[-1].split()[3]) != pgid:
+                    continue
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                target = os.readlink(f"/proc/{entry}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+        except (OSError, ValueError, IndexError):
+            continue
+    tables = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(name, encoding="ascii", errors="replace") as handle:
+            tables.append(handle.read())
+    return client_ports(inodes, tables, server_port)
+
+
+def why(out: str, err: str) -> str:
+    """What a failed tool said went wrong, on one line."""
+    return "; ".join(error_lines(err + "\n" + out))
 
 
 def read_history(conn: Any, query: str) -> list[HistoryEntry]:
@@ -398,7 +448,7 @@ def alembic_lineage(runner: Runner, params: dict[str, Any], heads: list[HistoryE
     for head in heads:
         rc, out, err = runner.run(alembic_argv(params, "history", "-r", f"base:{head.version}"), "alembic history")
         if rc != 0:
-            raise ToolError(f"alembic history failed ({rc}): {' | '.join(tail(err or out, 5))}")
+            raise ToolError(f"alembic history failed ({rc}): {why(out, err)}")
         for entry in parse_alembic_history(out):
             seen.setdefault(entry.version, entry)
     return list(seen.values())
@@ -437,7 +487,7 @@ def run(module: AnsibleModule, conn: Any, runner: Runner, started: float) -> Non
             rc, out, err = runner.run(alembic_argv(params, "history", "-r", f"base:{params['target']}"),
                                       "alembic history")
             if rc != 0:
-                raise ToolError(f"alembic history failed ({rc}): {' | '.join(tail(err or out, 5))}")
+                raise ToolError(f"alembic history failed ({rc}): {why(out, err)}")
             pending = newly_applied(lineage_now, parse_alembic_history(out))
             result["pending"] = [e.to_dict() for e in pending]
             findings = []
@@ -446,7 +496,7 @@ def run(module: AnsibleModule, conn: Any, runner: Runner, started: float) -> Non
                 rc, out, err = runner.run(alembic_argv(params, "upgrade", start, "--sql"), "alembic upgrade --sql")
                 if rc != 0:
                     raise ToolError(f"alembic upgrade --sql failed ({rc}), so the revisions could not be checked "
-                                    f"for destructive statements: {' | '.join(tail(err or out, 5))}")
+                                    f"for destructive statements: {why(out, err)}")
                 pending_ids = {e.version for e in pending}
                 findings = [f for f in scan_alembic_offline_sql(out) if f.version in pending_ids]
         else:
@@ -492,7 +542,7 @@ def run(module: AnsibleModule, conn: Any, runner: Runner, started: float) -> Non
         result["pending"] = [p for p in result["pending"] if p["version"] not in {e.version for e in applied}]
     if rc != 0:
         finish_fail(f"the migrate command {' '.join(argv)} exited {rc} ({len(applied)} migration(s) applied "
-                    f"before it failed): {' | '.join(tail(err or out, 5))}")
+                    f"before it failed): {why(out, err)}")
     result["duration_ms"] = int((time.monotonic() - started) * 1000)
     module.exit_json(**result)
 
@@ -516,7 +566,8 @@ def main() -> None:
         conn = psycopg.connect(**connect_kwargs(params, "liftoff.release.tool_migrate"))
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot connect to database {params['db']}: {describe_error(exc)}")
-    watch = ControllerWatch.start(on_lost=runner.kill)
+    runner.conn = conn
+    watch = ControllerWatch.start(on_lost=lambda: runner.kill(conn))
     try:
         run(module, conn, runner, started)
     except psycopg.Error as exc:

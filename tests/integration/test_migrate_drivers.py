@@ -251,13 +251,17 @@ def test_command_driver_with_knex(
             "migrate_command": ["npx", "knex", "migrate:latest"], "migrate_command_check": ["npx", "knex", "migrate:list"],
             "migrate_timeout": 120}
 
-    # check mode: the tool's own plan, nothing changed (not even knex's tables)
+    # check mode: the tool's own plan, no migration applied. (knex's `migrate:list` creates its own
+    # empty bookkeeping tables - the tool's doing; the application schema stays as it was.)
     rc, out, journal = run_role(pg_cluster, fresh_db, tmp_path, "--check", **knex)
     assert rc == 0, out[-3000:]
     plan = evidence(journal, "migrate.apply")
     assert plan["status"] == "skip"
     assert any("20260101000002_create_orders.js" in line for line in plan["details"]["check_output"])
-    assert pg_cluster.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", fresh_db) == "0"
+    assert plan["details"]["fingerprint_before"] == plan["details"]["fingerprint_after"]
+    assert pg_cluster.psql("SELECT coalesce(string_agg(tablename, ','), '') FROM pg_tables WHERE schemaname = 'public'"
+                           " AND tablename NOT LIKE 'knex\\_migrations%'", fresh_db) == ""
+    assert knex_history(pg_cluster, fresh_db) == []
 
     rc, out, journal = run_role(pg_cluster, fresh_db, tmp_path, **knex)
     assert rc == 0, out[-3000:]
@@ -301,7 +305,9 @@ def test_command_driver_with_knex(
     wall = time.monotonic() - started
     print(f"\nknex migration hanging in pg_sleep(60) with migrate_timeout=3: the phase failed after {wall:.1f}s")
     assert rc != 0 and wall < 40
-    assert "did not finish within 3s (timeout)" in evidence(journal, "migrate.apply")["actual"]
+    timed_out = evidence(journal, "migrate.apply")["actual"]
+    assert "did not finish within 3s (timeout); its process group was killed; its database sessions [" in timed_out
+    assert "were terminated" in timed_out
     deadline = time.monotonic() + 15
     while pg_cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%'"
                           " AND pid <> pg_backend_pid()", fresh_db) != "0":
