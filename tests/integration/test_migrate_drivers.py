@@ -395,23 +395,18 @@ SCRIPT_MAKO = textwrap.dedent('''\
 
 
 def revision(rev: str, down: str | None, message: str, upgrade: str) -> str:
-    return textwrap.dedent(f'''\
-        """{message}"""
-        from alembic import op
-        import sqlalchemy as sa
-
-        revision = {rev!r}
-        down_revision = {down!r}
-        branch_labels = None
-        depends_on = None
-
-
-        def upgrade() -> None:
-        {textwrap.indent(textwrap.dedent(upgrade), "    ")}
-
-        def downgrade() -> None:
-            pass
-        ''')
+    body = textwrap.indent(textwrap.dedent(upgrade), "    ")
+    return (
+        f'"""{message}"""\n'
+        "from alembic import op\n"
+        "import sqlalchemy as sa\n\n"
+        f"revision = {rev!r}\n"
+        f"down_revision = {down!r}\n"
+        "branch_labels = None\n"
+        "depends_on = None\n\n\n"
+        f"def upgrade() -> None:\n{body}\n\n"
+        "def downgrade() -> None:\n    pass\n"
+    )
 
 
 def alembic_project(base: Path, revisions: dict[str, str]) -> Path:
