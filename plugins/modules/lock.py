@@ -46,6 +46,11 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.flow
   - liftoff.release.controller_action
 attributes:
+  platform:
+    platforms: posix
+    details:
+      - Runs on the controller, and never connects to a managed host, except with O(host) set, when
+        the M(liftoff.release.lock_file) module runs on that host through the task's C(delegate_to).
   check_mode:
     support: full
     details: Takes, renews and releases nothing; the task still fails when the lock would be refused (held by another run and not stale).
