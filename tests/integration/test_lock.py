@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -336,24 +335,15 @@ def test_file_lock_on_a_designated_host(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- the pipeline on Redis
 
-@pytest.fixture(scope="module")
-def pipeline_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnv]:
-    env = LocalEnv.start(tmp_path_factory.mktemp("liftoff-lock-env"))
-    try:
-        yield env
-    finally:
-        env.stop()
-
-
-def test_full_deploy_with_the_redis_lock(pipeline_env: LocalEnv, redis_server: RedisServer, tmp_path: Path) -> None:
+def test_full_deploy_with_the_redis_lock(local_env: LocalEnv, redis_server: RedisServer, tmp_path: Path) -> None:
     vars_file = tmp_path / "lock.json"
     vars_file.write_text(json.dumps({"lock_backend": "redis", "lock_redis_url": redis_server.url}))
-    result = pipeline_env.playbook("deploy.yml", "-e", f"@{vars_file}", version="v1")
+    result = local_env.playbook("deploy.yml", "-e", f"@{vars_file}", version="v1")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    record = latest_record(pipeline_env)
+    record = latest_record(local_env)
     assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
     taken = evidence(record, "preflight.lock")
     assert taken["status"] == "pass" and taken["details"]["backend"] == "redis"
     assert taken["details"]["where"] == f"Redis key 'liftoff:lock:local' at redis://127.0.0.1:{redis_server.port}/0"
     assert redis_server.client().exists("liftoff:lock:local") == 0, "released at the end of the run"
-    assert not (pipeline_env.root / "records" / "local" / "deploy.lock").exists()
+    assert not (local_env.root / "records" / "local" / "deploy.lock").exists()

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,11 +18,21 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.lock import (
     decide_heartbeat,
     decide_release,
     heartbeat,
+    open_store,
     parse,
     plan,
     read,
     release,
 )
+
+ROOT = Path(__file__).resolve().parents[4]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support import redis as redis_support
+from tests.support.redis import RedisServer
+
+redis_server = redis_support.redis_server  # a throwaway redis-server, started only by the redis cases
 
 NOW = 1_800_000_000.0
 
@@ -121,30 +133,40 @@ def test_unreadable_lock_is_held_and_stale(lock: Path, content: str) -> None:
     assert read(lock).owner == "bob"  # type: ignore[union-attr]
 
 
-def _contend(path: str, n: int, start_at: float, results: multiprocessing.Queue[tuple[int, str]]) -> None:
+def _contend(spec: dict[str, Any], n: int, start_at: float, results: multiprocessing.Queue[tuple[int, str]]) -> None:
+    store = open_store(spec)
     while time.time() < start_at:
         time.sleep(0.001)
     try:
-        acquire(Path(path), f"owner-{n}", f"run-{n}", "staging", 600)
+        acquire(store, f"owner-{n}", f"run-{n}", "staging", 600)
         results.put((n, "won"))
     except LockHeld:
         results.put((n, "refused"))
 
 
-def test_race_exactly_one_wins(lock: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
-    results: multiprocessing.Queue[tuple[int, str]] = ctx.Queue()
-    start_at = time.time() + 0.5
-    procs = [ctx.Process(target=_contend, args=(str(lock), n, start_at, results)) for n in range(8)]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=30) for _ in procs]
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
-    winners = [n for n, what in outcomes if what == "won"]
-    assert len(winners) == 1 and len(outcomes) == 8
-    assert read(lock).run_id == f"run-{winners[0]}"  # type: ignore[union-attr]
+@pytest.mark.parametrize("backend", ["file", "redis"])
+def test_race_exactly_one_wins(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Eight processes acquire at the same instant, five trials: exactly one wins each time."""
+    for trial in range(5):
+        if backend == "redis":
+            server: RedisServer = request.getfixturevalue("redis_server")
+            spec = {"backend": "redis", "redis_url": server.url, "redis_key": f"liftoff:lock:race-{trial}",
+                    "redis_retain": 60}
+        else:
+            spec = {"backend": "file", "path": str(tmp_path / f"race-{trial}.lock")}
+        ctx = multiprocessing.get_context("fork")
+        results: multiprocessing.Queue[tuple[int, str]] = ctx.Queue()
+        start_at = time.time() + 0.3
+        procs = [ctx.Process(target=_contend, args=(spec, n, start_at, results)) for n in range(8)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join(30)
+            assert p.exitcode == 0
+        winners = [n for n, what in outcomes if what == "won"]
+        assert len(winners) == 1 and len(outcomes) == 8, (trial, outcomes)
+        assert read(open_store(spec)).run_id == f"run-{winners[0]}"  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- the pure decisions

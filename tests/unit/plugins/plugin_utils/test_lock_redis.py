@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sys
 import time
 from collections.abc import Iterator
@@ -135,36 +134,6 @@ def test_key_expires_after_ttl_plus_retain(redis_server: RedisServer) -> None:
         time.sleep(0.05)
     assert redis_server.client().exists(key) == 0
     short.close()
-
-
-def _contend(url: str, key: str, n: int, start_at: float, results: multiprocessing.Queue[tuple[int, str]]) -> None:
-    store = RedisStore(url, key)
-    while time.time() < start_at:
-        time.sleep(0.001)
-    try:
-        acquire(store, f"owner-{n}", f"run-{n}", "staging", 600)
-        results.put((n, "won"))
-    except LockHeld:
-        results.put((n, "refused"))
-
-
-def test_race_exactly_one_wins(redis_server: RedisServer) -> None:
-    key = "liftoff:lock:test-race"
-    for trial in range(5):
-        redis_server.client().delete(key)
-        ctx = multiprocessing.get_context("fork")
-        results: multiprocessing.Queue[tuple[int, str]] = ctx.Queue()
-        start_at = time.time() + 0.3
-        procs = [ctx.Process(target=_contend, args=(redis_server.url, key, n, start_at, results)) for n in range(8)]
-        for p in procs:
-            p.start()
-        outcomes = [results.get(timeout=30) for _ in procs]
-        for p in procs:
-            p.join(30)
-            assert p.exitcode == 0
-        winners = [n for n, what in outcomes if what == "won"]
-        assert len(winners) == 1, (trial, outcomes)
-        assert json.loads(redis_server.client().get(key))["run_id"] == f"run-{winners[0]}"
 
 
 def test_password_never_in_errors(tmp_path: Path) -> None:
