@@ -31,6 +31,9 @@ class RunState:
     undone: list[str] = field(default_factory=list)
     rollback_status: str | None = None
     outcome: str = "running"
+    # Values a later phase needs, from items whose details carry ``remember: {key: value}``
+    # (per host: ``remembered[host][key]``), so they live in the journal, not only in host facts.
+    remembered: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +82,8 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
     ident = str(item.get("id", ""))
     details = item.get("details") or {}
     status = item.get("status")
+    if isinstance(details.get("remember"), dict):
+        state.remembered.setdefault(str(item.get("host") or "controller"), {}).update(details["remember"])
     if ident == "run.start":
         state.run_id = details.get("run_id", state.run_id)
         state.environment = details.get("environment", state.environment)

@@ -171,3 +171,19 @@ def test_undoes_without_a_value_marks_nothing() -> None:
     state = fold([start(), ev("maintenance.change", "info", 2, details={"undo": {"kind": "maintenance"}}),
                   ev("maintenance.restore", "pass", 3, details={"undoes": ""})])
     assert state.undone == [] and len(state.pending_undo) == 1
+
+
+def test_remembered_values_are_kept_per_host_and_the_latest_wins() -> None:
+    from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import fold
+
+    state = fold([
+        {"id": "run.start", "status": "info", "details": {"run_id": "r1"}},
+        {"id": "migrate.counters", "phase": "migrate", "status": "info", "host": "db1",
+         "details": {"remember": {"counters_after_migrate": {"public.t": 5}}}},
+        {"id": "migrate.counters", "phase": "migrate", "status": "info", "host": "db1",
+         "details": {"remember": {"counters_after_migrate": {"public.t": 7}}}},
+        {"id": "x.other", "phase": "migrate", "status": "info", "host": "db2", "details": {"remember": {"k": 1}}},
+    ])
+    assert state.remembered == {"db1": {"counters_after_migrate": {"public.t": 7}}, "db2": {"k": 1}}
+    assert state.to_dict()["remembered"]["db2"] == {"k": 1}
+    assert state.failed is False  # remembering changes nothing else
