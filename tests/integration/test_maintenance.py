@@ -265,7 +265,7 @@ def test_flags_off_while_the_queue_drains_then_restored_on_success(
 
 def test_a_later_failure_is_rolled_back_and_the_flags_restored(
         pg_cluster: PgCluster, db: str, flag_service: FlagService, tmp_path: Path) -> None:
-    data = inputs(pg_cluster, db, flag_service, tmp_path, maintenance_test_step_fail=True)
+    data = inputs(pg_cluster, db, flag_service, tmp_path, maintenance_test_fail_in="rollout")
     started = time.monotonic()
     result = run(tmp_path, data, "-vvv")
     took = time.monotonic() - started
@@ -285,6 +285,20 @@ def test_a_later_failure_is_rolled_back_and_the_flags_restored(
     assert not items(rec, "maintenance.restore")  # verify was skipped: the rollback did it
     assert_no_secret(tmp_path, result)
     print(f"rolled-back run: {took:.1f} s")
+
+
+def test_a_failure_after_the_restore_does_not_restore_again(
+        pg_cluster: PgCluster, db: str, flag_service: FlagService, tmp_path: Path) -> None:
+    data = inputs(pg_cluster, db, flag_service, tmp_path, maintenance_test_fail_in="smoke")
+    result = run(tmp_path, data)
+    assert result.returncode != 0
+    assert flags(pg_cluster, db) == {"auto_sync": "true", "webhooks": "false"}
+    assert flag_service.puts() == [False, True]  # switched once, restored once: the rollback left it alone
+    rec = record(tmp_path)
+    assert rec["failed_phase"] == "smoke"
+    assert len(items(rec, "maintenance.restore")) == 2
+    assert not items(rec, "rollback.undo_maintenance")
+    assert one(rec, "rollback.phase")["status"] == "pass"
 
 
 def test_a_drain_that_times_out_fails_the_run_and_rollback_restores_the_flags(
