@@ -226,3 +226,31 @@ def test_check_mode_plan(held: LockInfo | None, run_id: str, now: float, failed:
     outcome = plan(held, run_id, now)
     assert outcome.get("failed", False) is failed
     assert ("held by owner 'alice'" in outcome["msg"]) is failed
+
+
+# --------------------------------------------------------------------------- the action plugin's argument checks
+
+def _args(**over: Any) -> dict[str, Any]:
+    return {"ttl": 60, "redis_retain": 0, "host": "", "backend": "file", **over}
+
+
+@pytest.mark.parametrize(("over", "delegate_to", "message"), [
+    ({}, None, None),
+    ({"ttl": 0}, None, "ttl must be a positive number of seconds, got 0"),
+    ({"redis_retain": -1}, None, "redis_retain must be zero or more seconds, got -1"),
+    ({"host": "bastion", "backend": "redis"}, "bastion", "host='bastion' is for the file backend only"),
+    ({"host": "bastion"}, None, "the task must be delegated to it (delegate_to: bastion), not to None"),
+    ({"host": "bastion"}, "other", "not to 'other'"),
+    ({"host": "bastion"}, "bastion", None),
+])
+def test_action_argument_combinations(over: dict[str, Any], delegate_to: str | None, message: str | None) -> None:
+    from ansible_collections.liftoff.release.plugins.action.lock import _bad_args
+
+    problem = _bad_args(_args(**over), delegate_to)
+    assert problem is None if message is None else (problem is not None and message in problem)
+
+
+def test_redis_url_argument_is_no_log() -> None:
+    from ansible_collections.liftoff.release.plugins.action.lock import ActionModule
+
+    assert ActionModule.ARGUMENT_SPEC["redis_url"]["no_log"] is True
