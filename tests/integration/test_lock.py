@@ -262,6 +262,7 @@ def test_renewer_stops_when_the_run_is_killed_and_the_lock_goes_stale(backend: B
     assert held is not None and held.run_id == "r-killed", "a killed run's lock is left, never released"
     stale_after = wait_until(lambda: backend.held().stale(time.time()), timeout=5)  # type: ignore[union-attr]
     assert stale_after <= 3.2
+    print(f"\n{backend.name}: renewer gone {gone:.2f} s after kill -9 (period 1 s); lock stale {stale_after:.2f} s later")
     rc, out = finish(start(backend, "r-next", "grace"))
     assert rc != 0 and "is stale (owner 'frank', run r-killed" in out
 
