@@ -374,7 +374,7 @@ def acquire_lock(conn: Any, lock_id: int, wait_s: int) -> bool:
 
 def table_exists(conn: Any, table: TrackingTable) -> bool:
     qualified = table.ident.as_string(conn)
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]
+    return bool(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0])
 
 
 def ensure_table(conn: Any, table: TrackingTable) -> None:
@@ -478,7 +478,6 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
                 f"database {params['db']}; gave up after waiting {params['lock_wait']}s (lock_wait). "
                 f"The lock is {advisory_lock_holder(conn, params['advisory_lock_id'])}"
             )
-        ensure_table(conn, table)
 
     try:
         the_plan = plan(migrations, read_applied(conn, table), params["target"])
@@ -492,7 +491,6 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
         result["fingerprint_before"] = fingerprint_now(conn, table)
     except psycopg.Error as exc:
         finish_fail(f"cannot read the schema before migrating, nothing applied: {explain(conn, exc)}")
-    result["pending"] = [summary(m) for m in the_plan.pending]
 
     findings = [f for m in the_plan.pending for f in scan(m.sql, file=m.filename, version=m.version)]
     refused = unapproved(findings, params["allow_destructive"])
@@ -501,6 +499,12 @@ def run(module: AnsibleModule, conn: Any, started: float) -> None:
     if refused:
         result["fingerprint_after"] = result["fingerprint_before"]
         finish_fail(refusal(refused, APPROVAL_HINT))
+
+    if not module.check_mode:
+        try:
+            ensure_table(conn, table)
+        except psycopg.Error as exc:
+            finish_fail(f"cannot create the tracking table {params['table']}, nothing applied: {explain(conn, exc)}")
 
     if module.check_mode:
         result["changed"] = bool(the_plan.pending)

@@ -211,7 +211,7 @@ def test_drifted_checksum_is_refused(pg_cluster: PgCluster, fresh_db: str, tmp_p
 
 
 def test_second_runner_fails_after_lock_wait(pg_cluster: PgCluster, fresh_db: str, tmp_path: Path) -> None:
-    slow = write_migrations(tmp_path / "slow", {"001_slow.sql": "CREATE TABLE slow (id int);\nSELECT pg_sleep(4);\n"})
+    slow = write_migrations(tmp_path / "slow", {"001_slow.sql": "CREATE TABLE slow (id int);\nSELECT pg_sleep(20);\n"})
     env = {**os.environ, "ANSIBLE_NOCOLOR": "1"}
     args = json.dumps({"login_host": pg_cluster.host, "login_port": pg_cluster.port, "db": fresh_db,
                        "path": str(slow), "advisory_lock_id": 4242})
@@ -246,3 +246,29 @@ def test_bad_file_name_fails_before_touching_the_db(pg_cluster: PgCluster, fresh
     assert rc != 0, out
     assert "bad migration file name '4-oops.sql'" in res["msg"]
     assert tables(pg_cluster, fresh_db) == set()
+
+
+def test_destructive_migration_is_refused_before_anything_then_applied_when_approved(
+    pg_cluster: PgCluster, fresh_db: str, tmp_path: Path
+) -> None:
+    files = {
+        **BASE,
+        "004_drop_name.sql": "-- name moved to profiles\nALTER TABLE users DROP COLUMN name;\nTRUNCATE orders;\n",
+    }
+    path = write_migrations(tmp_path / "m", files)
+    for check in (True, False):
+        rc, res, out = run_module(pg_cluster, fresh_db, path, check=check)
+        assert rc != 0, out
+        assert res["msg"].startswith("destructive migration(s) not approved, nothing applied: "
+                                     "004_drop_name.sql:2 DROP COLUMN: ALTER TABLE users DROP COLUMN name; "
+                                     "004_drop_name.sql:3 TRUNCATE: TRUNCATE orders")
+        assert "approve versions ['004'] with the allow_destructive option" in res["msg"]
+        assert [f["kind"] for f in res["destructive_unapproved"]] == ["DROP COLUMN", "TRUNCATE"]
+        assert [p["version"] for p in res["pending"]] == ["001", "002", "003", "004"]
+        assert tables(pg_cluster, fresh_db) == set()  # not even 001, nor the tracking table
+    rc, res, out = run_module(pg_cluster, fresh_db, path, allow_destructive=["4"])
+    assert rc == 0, out
+    assert [a["version"] for a in res["applied"]] == ["001", "002", "003", "004"]
+    assert [f["kind"] for f in res["destructive"]] == ["DROP COLUMN", "TRUNCATE"]
+    assert res["destructive_unapproved"] == []
+    assert tracked(pg_cluster, fresh_db)[-1] == "004:drop_name"
