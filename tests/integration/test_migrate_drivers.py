@@ -484,3 +484,70 @@ def test_alembic_driver(pg_cluster: PgCluster, fresh_db: str, app_user: str, tmp
     assert pg_cluster.psql("SELECT md5(string_agg((id, email)::text, ',' ORDER BY id)) FROM users", fresh_db) == \
         pg_cluster.psql("SELECT md5(string_agg((g::bigint, 'u' || g)::text, ',' ORDER BY g))"
                         " FROM generate_series(1, 30) g", fresh_db)
+
+
+def test_command_driver_stops_the_tool_when_the_run_is_killed(
+    pg_cluster: PgCluster, fresh_db: str, app_user: str, knex_modules: Path, tmp_path: Path
+) -> None:
+    """kill -9 on the ansible-playbook process group: the module's controller watch kills the tool
+    (its own process group) and terminates its database session, so nothing of the migration commits."""
+    import signal
+
+    from tests.integration.test_migrate_faults import group_alive, run_processes
+
+    project = knex_project(tmp_path, knex_modules, {
+        **KNEX_MIGRATIONS,
+        "20260101000003_slow.js": textwrap.dedent("""\
+            exports.up = async (knex) => {
+              await knex.raw('CREATE TABLE invoices (id int)');
+              await knex.raw('SELECT pg_sleep(45)');
+            };
+            exports.down = async () => {};
+            """),
+    })
+    variables = {
+        "migrate_test_record_dir": str(tmp_path / "records"), "migrate_test_run_id": "killed",
+        "liftoff_db_host": pg_cluster.host, "liftoff_db_port": pg_cluster.port, "liftoff_db_name": fresh_db,
+        "liftoff_db_user": USER, "liftoff_db_password": SECRET, "liftoff_release_src": str(tmp_path),
+        "ansible_python_interpreter": PYTHON, "ansible_connection": "local",
+        "migrate_driver": "command", "migrate_chdir": str(project), "migrate_command_tool": "knex",
+        "migrate_command": ["npx", "knex", "migrate:latest"],
+    }
+    varfile = tmp_path / "vars-killed.json"
+    varfile.write_text(json.dumps(variables))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    proc = subprocess.Popen([PLAYBOOK, "-i", "localhost,", str(ROLE_PLAYBOOK), "-e", f"@{varfile}"], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    groups = {proc.pid}
+    tool_groups: set[int] = set()
+    try:
+        deadline = time.monotonic() + 90
+        backend = ""
+        while not backend:
+            assert proc.poll() is None, "ansible-playbook ended before the tool reached pg_sleep"
+            assert time.monotonic() < deadline, "the tool never reached pg_sleep"
+            backend = pg_cluster.psql("SELECT pid FROM pg_stat_activity WHERE state = 'active'"
+                                      " AND query LIKE '%pg_sleep(45)%' AND pid <> pg_backend_pid()", fresh_db)
+            time.sleep(0.2)
+        groups |= set(run_processes(f"@{varfile}").values())
+        tool_groups = set(run_processes(str(knex_modules.parent)).values()) | \
+            set(run_processes("knex migrate:latest").values())
+        os.killpg(proc.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        proc.wait(timeout=10)
+        while pg_cluster.psql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {backend}", fresh_db) != "0":
+            assert time.monotonic() < killed + 20, "the tool's backend still runs 20s after the kill"
+            time.sleep(0.1)
+        gone_after = time.monotonic() - killed
+        while any(group_alive(g) for g in groups | tool_groups):
+            assert time.monotonic() < killed + 30, "processes of the killed run or its tool are still alive"
+            time.sleep(0.1)
+    finally:
+        for group in groups | tool_groups:
+            if group_alive(group):
+                os.killpg(group, signal.SIGKILL)
+    print(f"\nknex run killed (-9 on the ansible-playbook group): the tool's backend ended after {gone_after:.2f}s")
+    assert gone_after < 10
+    # knex ran the batch of three in one transaction: none of it committed
+    assert pg_cluster.psql("SELECT to_regclass('invoices') IS NULL AND to_regclass('users') IS NULL", fresh_db) == "t"
+    assert knex_history(pg_cluster, fresh_db) == []
