@@ -29,12 +29,12 @@ description:
     table, from C(pg_stat_user_tables)) read just before the snapshot, so a later rollback
     can tell whether the database took writes after the backup. O(state=counters) only reads
     those counters.
-  - Why not M(community.postgresql.postgresql_db) with O(community.postgresql.postgresql_db#module:state=dump)
-    - it runs C(pg_dump) through a shell string, cannot share a snapshot with row counts or
-    write counters, does not check free space, verify the archive or remove a partial dump.
-    The rollback role still restores with M(community.postgresql.postgresql_db).
+  - Why not M(community.postgresql.postgresql_db) with O(community.postgresql.postgresql_db#module:state=dump)?
+    It runs C(pg_dump) through a shell string, cannot share a snapshot with row counts or
+    write counters, does not check free space, verify the archive or remove a partial dump,
+    and restores in place (C(--clean) leaves behind the objects created after the backup).
   - O(state=restore) restores O(src) without ever touching the live database until the restore
-    is complete - it restores into a new database (C(<db>_liftoff_restore)), then swaps the names:
+    is complete. It restores into a new database (C(<db>_liftoff_restore)), then swaps the names;
     connections to O(db) are refused and ended, O(db) is renamed to O(replaced_db) and the
     restored database takes its name. Objects created after the backup (a table a migration
     added) are therefore gone too, which an in-place C(pg_restore --clean) would leave behind.
