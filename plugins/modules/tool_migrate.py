@@ -102,6 +102,17 @@ options:
     description: Seconds the tool may run; then its whole process group is killed and the task fails.
     type: int
     default: 600
+  lock_timeout:
+    description:
+      - PostgreSQL C(lock_timeout) for the tool's sessions (such as C(5s)), so a migration fails instead of
+        queueing behind a lock. Given in C(PGOPTIONS), which libpq-based tools, psycopg (Alembic) and node-postgres
+        (knex) read; prisma and JDBC (flyway) do not - set it in their own configuration. Empty leaves it unset.
+    type: str
+    default: ''
+  statement_timeout:
+    description: PostgreSQL C(statement_timeout) for the tool's sessions, given the same way as O(lock_timeout).
+    type: str
+    default: ''
   tool:
     description:
       - A known tool, for the default O(history_query) and O(tracking_tables).
@@ -274,8 +285,10 @@ duration_ms:
 import contextlib
 import glob
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 import traceback
 from typing import Any, NoReturn
@@ -285,6 +298,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.liftoff.release.plugins.module_utils._destructive import refusal, unapproved
 from ansible_collections.liftoff.release.plugins.module_utils._migrate_pg import (
+    CLIENT_CHECK_INTERVAL,
     connect_kwargs,
     describe_error,
     schema_fingerprint,
@@ -330,6 +344,8 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "url_env": {"type": "str", "default": "DATABASE_URL"},
     "url_scheme": {"type": "str"},
     "timeout": {"type": "int", "default": 600},
+    "lock_timeout": {"type": "str", "default": ""},
+    "statement_timeout": {"type": "str", "default": ""},
     "tool": {"type": "str", "choices": ["", "prisma", "knex", "flyway"], "default": ""},
     "history_query": {"type": "str", "default": ""},
     "tracking_tables": {"type": "list", "elements": "str", "default": []},
@@ -339,6 +355,32 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "alembic_config": {"type": "str", "default": "alembic.ini"},
     "target": {"type": "str", "default": "head"},
 }
+
+
+# The tool runs in its own process group (so a timeout kills all of it, npx's children included)
+# under this small guard, which kills that group when the module dies - even by SIGKILL, when
+# nothing in the module can act - through Linux's parent-death signal. Elsewhere it just waits.
+GUARD = """
+import os, signal, subprocess, sys
+def end(*_):
+    os.killpg(0, signal.SIGKILL)
+signal.signal(signal.SIGTERM, end)
+try:
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    end()
+child = subprocess.Popen(sys.argv[2:])
+while True:
+    try:
+        code = child.wait()
+        break
+    except InterruptedError:
+        continue
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 
 class Runner:
@@ -383,10 +425,19 @@ class Runner:
 
     def run(self, argv: list[str], what: str) -> tuple[int, str, str]:
         """(rc, stdout, stderr) of ``argv`` in chdir; fails the module on a timeout or a missing program."""
+        if os.sep in argv[0]:
+            program: str | None = os.path.join(self.params["chdir"], argv[0])
+        else:
+            program = shutil.which(argv[0], path=self.env.get("PATH"))
+        if program is None or not os.access(program, os.X_OK):
+            raise ToolError(f"cannot run {what} {argv[0]!r} in {self.params['chdir']}: not found or not executable "
+                            f"(PATH={self.env.get('PATH', '')})")
         try:
-            self.current = subprocess.Popen(  # an argument list, no shell
-                argv, cwd=self.params["chdir"], env=self.env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            # an argument list, no shell; GUARD makes the tool's process group die with this module
+            self.current = subprocess.Popen(
+                [sys.executable, "-c", GUARD, str(os.getpid()), *argv], cwd=self.params["chdir"], env=self.env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                start_new_session=True)
         except OSError as exc:
             raise ToolError(f"cannot run {what} {argv[0]!r} in {self.params['chdir']}: {exc.strerror}") from exc
         try:
@@ -427,6 +478,25 @@ def tool_client_ports(pgid: int, server_port: int) -> list[int]:
 def why(out: str, err: str) -> str:
     """What a failed tool said went wrong, on one line."""
     return "; ".join(error_lines(err + "\n" + out))
+
+
+def tool_pgoptions(conn: Any, params: dict[str, Any], inherited: str) -> str:
+    """PGOPTIONS for the tool's sessions: the timeouts, and the dead-client check (PostgreSQL 14+).
+
+    Each value is first SET on this module's own session, so a bad one fails here. With the
+    dead-client check, a tool killed mid-statement does not leave its backend holding locks.
+    """
+    settings: list[tuple[str, str]] = []
+    if int(conn.info.server_version) >= 140000:
+        settings.append(("client_connection_check_interval", CLIENT_CHECK_INTERVAL))
+    for name in ("lock_timeout", "statement_timeout"):
+        if params[name]:
+            settings.append((name, params[name]))
+    for name, value in settings:
+        conn.execute(f"SELECT set_config('{name}', %s, false)", (value,))
+    options = [inherited] if inherited else []
+    options += [f"-c {name}={value.replace(chr(92), chr(92) * 2).replace(' ', chr(92) + ' ')}" for name, value in settings]
+    return " ".join(options)
 
 
 def read_history(conn: Any, query: str) -> list[HistoryEntry]:
@@ -567,6 +637,11 @@ def main() -> None:
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot connect to database {params['db']}: {describe_error(exc)}")
     runner.conn = conn
+    try:
+        runner.env["PGOPTIONS"] = tool_pgoptions(conn, params, os.environ.get("PGOPTIONS", ""))
+    except psycopg.Error as exc:
+        conn.close()
+        module.fail_json(msg=f"invalid lock_timeout/statement_timeout: {describe_error(exc)}")
     watch = ControllerWatch.start(on_lost=lambda: runner.kill(conn))
     try:
         run(module, conn, runner, started)
