@@ -564,3 +564,39 @@ def test_command_driver_stops_the_tool_when_the_run_is_killed(
     # knex ran the batch of three in one transaction: none of it committed
     assert pg_cluster.psql("SELECT to_regclass('invoices') IS NULL AND to_regclass('users') IS NULL", fresh_db) == "t"
     assert knex_history(pg_cluster, fresh_db) == []
+
+
+def test_command_driver_lock_timeout_reaches_the_tool(
+    pg_cluster: PgCluster, fresh_db: str, app_user: str, knex_modules: Path, tmp_path: Path
+) -> None:
+    """migrate_lock_timeout reaches knex's session (PGOPTIONS): behind an idle-in-transaction reader,
+    the ALTER fails within about a second instead of queueing, and a rerun applies it."""
+    import psycopg
+
+    project = knex_project(tmp_path, knex_modules, KNEX_MIGRATIONS)
+    knex = {"migrate_driver": "command", "migrate_chdir": str(project), "migrate_command_tool": "knex",
+            "migrate_command": ["npx", "knex", "migrate:latest"], "migrate_lock_timeout": "1s"}
+    rc, out, _ = run_role(pg_cluster, fresh_db, tmp_path, **knex)
+    assert rc == 0, out[-3000:]
+    users = checksum(pg_cluster, fresh_db, "users")
+    knex_project(tmp_path, knex_modules, {"20260101000003_nickname.js": (
+        "exports.up = (knex) => knex.raw('ALTER TABLE users ADD COLUMN nickname text');\n"
+        "exports.down = async () => {};\n")})
+    blocker = psycopg.connect(pg_cluster.dsn(fresh_db), application_name="test-blocker")
+    try:
+        blocker.execute("SELECT count(*) FROM users")  # the open transaction keeps ACCESS SHARE
+        rc, out, journal = run_role(pg_cluster, fresh_db, tmp_path, **knex)
+        apply = evidence(journal, "migrate.apply")
+        print(f"\nknex ALTER behind an idle-in-transaction reader, migrate_lock_timeout=1s: "
+              f"tool_migrate took {apply['details']['duration_ms']} ms")
+        assert rc != 0
+        assert "lock timeout" in apply["actual"], apply["actual"]
+        assert int(apply["details"]["duration_ms"]) < 15000
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert checksum(pg_cluster, fresh_db, "users") == users
+    assert len(knex_history(pg_cluster, fresh_db)) == 2
+    rc, out, journal = run_role(pg_cluster, fresh_db, tmp_path, **knex)
+    assert rc == 0, out[-3000:]
+    assert_same_evidence_shape(journal, "command", ["20260101000003_nickname.js"])
