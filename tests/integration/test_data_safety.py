@@ -254,3 +254,42 @@ def test_forced_restore_keeps_the_replaced_database_and_says_what_it_held(local_
     assert local_env.pg.psql("SELECT count(*) FROM ledger", db=replaced) == "20010"  # the writes are kept there
     assert local_env.pg.psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'items_name_idx'", db="demo") == "0"
     assert json.loads(json.dumps(record))["version"] == "v3"
+
+
+def test_maintenance_switch_through_the_pipeline_off_during_the_backup_and_back_after_smoke(
+        local_env: LocalEnv) -> None:
+    local_env.pg.psql("CREATE TABLE IF NOT EXISTS feature_flags (flag_name text PRIMARY KEY, enabled boolean);"
+                      "INSERT INTO feature_flags VALUES ('auto_sync', true) ON CONFLICT DO NOTHING;"
+                      "CREATE TABLE IF NOT EXISTS write_queue (id int, status text);", db="demo")
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.append(local_env.pg.psql("SELECT enabled FROM feature_flags WHERE flag_name = 'auto_sync'",
+                                          db="demo"))
+            time.sleep(0.3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    switches = json.dumps({
+        "maintenance_flags": [{"name": "auto_sync", "set_to": False, "sql": {
+            "table": "feature_flags", "key_column": "flag_name", "key": "auto_sync", "value_column": "enabled"}}],
+        "maintenance_drain": [{"name": "active_syncs", "sql": "SELECT count(*) FROM write_queue "
+                               "WHERE status = 'processing'", "timeout": 30}]})
+    try:
+        result = playbook(local_env, "deploy.yml", "-e", switches, version="v2")
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+    assert result.returncode == 0, out(result)[-3000:]
+    assert "f" in seen, "the flag was never seen off during the run"
+    assert local_env.pg.psql("SELECT enabled FROM feature_flags WHERE flag_name = 'auto_sync'", db="demo") == "t"
+    record = latest_record(local_env)
+    assert record["outcome"] == "success"
+    change = evidence(record, "maintenance.change")
+    assert change["phase"] == "backup" and change["details"]["undo"]["restore_to"] in (True, "true", "t")
+    assert evidence(record, "maintenance.drain")["status"] == "pass"
+    restore = evidence(record, "maintenance.restore")
+    assert restore["phase"] == "smoke" and restore["status"] == "pass"
+    assert served_version(local_env) == "v2"
