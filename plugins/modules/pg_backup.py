@@ -284,6 +284,7 @@ from ansible_collections.liftoff.release.plugins.module_utils._backup import (
     space_check,
     target_path,
 )
+from ansible_collections.liftoff.release.plugins.module_utils._migrate_pg import connect_kwargs, describe_error
 
 PSYCOPG_IMPORT_ERROR: str | None
 try:
@@ -339,20 +340,9 @@ COUNTERS = (
 
 
 def connect(params: dict[str, Any], db: str | None = None, autocommit: bool = True) -> Any:
-    kwargs: dict[str, Any] = {"dbname": db or params["db"], "user": params["login_user"],
-                              "port": params["login_port"], "connect_timeout": 10,
-                              "application_name": "liftoff.release.pg_backup", "autocommit": autocommit}
-    if params["login_host"]:
-        kwargs["host"] = params["login_host"]
-    if params["login_password"]:
-        kwargs["password"] = params["login_password"]
+    kwargs = connect_kwargs(params, "liftoff.release.pg_backup")
+    kwargs.update(dbname=db or params["db"], autocommit=autocommit)
     return psycopg.connect(**kwargs)
-
-
-def describe_error(exc: Exception) -> str:
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
-    return str(primary)
 
 
 def read_counters(conn: Any) -> dict[str, int]:
