@@ -40,6 +40,11 @@ from tests.support.pg import find_tool  # noqa: E402
 ROW_BYTES = 125  # table bytes per row of the fill table below (measured: heap, tuple header, TOAST-free)
 
 
+FILL = ("INSERT INTO bench_events SELECT g, g % 10000, (ARRAY['deposit','withdrawal','fee'])[g % 3 + 1], "
+        "md5(g::text) || md5((g * 7)::text), (g % 100000) / 100.0, timestamptz '2026-01-01' + g * interval '1 second' "
+        "FROM generate_series({first:d}, {last:d}) g")
+
+
 def fill(env: LocalEnv, size_gb: float) -> None:
     rows = int(size_gb * 1024 ** 3 / ROW_BYTES)
     env.pg.psql("CREATE TABLE IF NOT EXISTS bench_events (id bigint PRIMARY KEY, account int NOT NULL, "
@@ -48,10 +53,7 @@ def fill(env: LocalEnv, size_gb: float) -> None:
     step = 2_000_000
     for start in range(0, rows, step):
         stop = min(rows, start + step)
-        env.pg.psql("INSERT INTO bench_events SELECT g, g % 10000, (ARRAY['deposit','withdrawal','fee'])[g % 3 + 1], "
-                    "md5(g::text) || md5((g * 7)::text), (g % 100000) / 100.0, "
-                    "timestamptz '2026-01-01' + g * interval '1 second' "
-                    f"FROM generate_series({start + 1:d}, {stop:d}) g", db="demo")
+        env.pg.psql(FILL.format(first=start + 1, last=stop), db="demo")
     env.pg.psql("VACUUM ANALYZE bench_events", db="demo")
 
 
