@@ -135,33 +135,30 @@ def blank_sql(text: str, *, comments_only: bool = False) -> str:
     return "".join(out)
 
 
-def statements(blanked: str) -> Iterator[tuple[int, str]]:
-    """(offset, text) of each statement of blanked SQL, cut at top-level semicolons."""
+def _split_top_level(text: str, separator: str) -> Iterator[tuple[int, str]]:
+    """(offset, text) of each piece of ``text`` cut at ``separator`` outside parentheses; the tail last."""
     depth, start = 0, 0
-    for k, ch in enumerate(blanked):
+    for k, ch in enumerate(text):
         if ch == "(":
             depth += 1
         elif ch == ")":
             depth = max(depth - 1, 0)
-        elif ch == ";" and depth == 0:
-            yield start, blanked[start:k]
+        elif ch == separator and depth == 0:
+            yield start, text[start:k]
             start = k + 1
-    if blanked[start:].strip():
-        yield start, blanked[start:]
+    yield start, text[start:]
+
+
+def statements(blanked: str) -> Iterator[tuple[int, str]]:
+    """(offset, text) of each statement of blanked SQL, cut at top-level semicolons (no empty tail)."""
+    for start, piece in _split_top_level(blanked, ";"):
+        if start + len(piece) < len(blanked) or piece.strip():  # the unterminated tail only when not blank
+            yield start, piece
 
 
 def split_actions(body: str) -> Iterator[tuple[int, str]]:
     """(offset, text) of each comma-separated action of an ALTER TABLE body (top level only)."""
-    depth, start = 0, 0
-    for k, ch in enumerate(body):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth = max(depth - 1, 0)
-        elif ch == "," and depth == 0:
-            yield start, body[start:k]
-            start = k + 1
-    yield start, body[start:]
+    return _split_top_level(body, ",")
 
 
 _W = r"(?:[A-Za-z_][A-Za-z0-9_$]*|\"_\s*\")"  # an identifier (quoted ones are blanked to "_")
