@@ -110,16 +110,16 @@ class LocalEnv:
                    ANSIBLE_NOCOLOR="1", PATH=f"{REPO / '.venv' / 'bin'}:{env.get('PATH', '')}")
         return env
 
-    def playbook(self, playbook: str, *args: str, version: str | None = None,
-                 timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def playbook(self, playbook: str, *args: str, version: str | None = None, timeout: float = 600,
+                 extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         path = playbook if Path(playbook).is_absolute() else str(REPO / "playbooks" / playbook)
         cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), path,
                "-i", str(REPO / "inventories" / "local")]
         if version:
             cmd += ["-e", f"liftoff_version={version}"]
         cmd += list(args)
-        return subprocess.run(cmd, cwd=REPO, env=self.environ(), text=True, capture_output=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(cmd, cwd=REPO, env={**self.environ(), **(extra_env or {})}, text=True,
+                              capture_output=True, timeout=timeout, check=False)
 
     def stop(self) -> None:
         stop_pm2(self.root, self.pm2_bin)

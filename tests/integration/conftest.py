@@ -58,3 +58,13 @@ def applied_migrations(env: LocalEnv) -> list[str]:
 
 def backups(env: LocalEnv) -> list[Path]:
     return sorted((env.root / "backups").glob("*.pgc"))
+
+
+def assert_no_secret(env: LocalEnv, *texts: str) -> None:
+    """The planted database password never appears in output, journal or record."""
+    secret = env.db_password
+    for text in texts:
+        assert secret not in text
+    for path in (env.root / "records").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), f"secret leaked into {path}"

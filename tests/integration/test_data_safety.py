@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import evidence, latest_record, served_version
+from conftest import assert_no_secret, evidence, latest_record, served_version
 from localenv import LocalEnv
 
 from tests.support.moto import MotoServer
@@ -50,13 +50,6 @@ def tracking(env: LocalEnv) -> str:
         if env.pg.psql("SELECT to_regclass('liftoff_schema_migrations') IS NOT NULL", db="demo") == "t" else ""
 
 
-def assert_no_secret(env: LocalEnv, text: str) -> None:
-    assert env.db_password not in text
-    for path in (env.root / "records").rglob("*"):
-        if path.is_file():
-            assert env.db_password.encode() not in path.read_bytes(), f"secret leaked into {path}"
-
-
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     server = MotoServer(tmp_path_factory.mktemp("moto")).start()
@@ -67,16 +60,9 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
         server.stop()
 
 
-def playbook(env: LocalEnv, name: str, *args: str, version: str = "v1", extra_env: dict[str, str] | None = None,
-             ) -> subprocess.CompletedProcess[str]:
-    if not extra_env:
-        return env.playbook(name, *args, version=version)
-    cmd = [str(Path(env.environ()["PATH"].split(":")[0]) / "ansible-playbook"),
-           str(Path(__file__).resolve().parents[2] / "playbooks" / name),
-           "-i", str(Path(__file__).resolve().parents[2] / "inventories" / "local"), "-e", f"liftoff_version={version}",
-           *args]
-    return subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], env={**env.environ(), **extra_env}, text=True,
-                          capture_output=True, timeout=600, check=False)
+def playbook(env: LocalEnv, name: str, *args: str, version: str = "v1",
+             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return env.playbook(name, *args, version=version, extra_env=extra_env)
 
 
 def test_setup_data_the_faults_must_not_lose(local_env: LocalEnv) -> None:

@@ -13,7 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, applied_migrations, backups, evidence, latest_record, release_state, runs, served_version
+from conftest import (
+    REPO,
+    applied_migrations,
+    assert_no_secret,
+    backups,
+    evidence,
+    latest_record,
+    release_state,
+    runs,
+    served_version,
+)
 from localenv import LocalEnv
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import lock
@@ -37,16 +47,6 @@ def items(env: LocalEnv) -> str:
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
-
-
-def assert_no_secret(env: LocalEnv, *texts: str) -> None:
-    """The planted database password never appears in output, journal or record."""
-    secret = env.db_password
-    for text in texts:
-        assert secret not in text
-    for path in (env.root / "records").rglob("*"):
-        if path.is_file():
-            assert secret.encode() not in path.read_bytes(), f"secret leaked into {path}"
 
 
 def test_first_deploy_v1(local_env: LocalEnv) -> None:
