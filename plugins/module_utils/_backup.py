@@ -14,13 +14,21 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 FORMATS = {"custom": ("c", ".pgc"), "directory": ("d", ".dir")}
 COMPRESS_RE = re.compile(r"^(?:[0-9]|(?:none|gzip|lz4|zstd)(?::[0-9]{1,2})?)$")
 
 
 class BackupError(Exception):
-    """A backup option, or what a backup tool reported, that we must not go on with."""
+    """A backup option, or what a backup tool reported, that we must not go on with.
+
+    ``result`` is what was measured before the failure (path, estimate, free space ...), returned with it.
+    """
+
+    def __init__(self, message: str, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = result or {}
 
 
 def check_options(fmt: str, jobs: int, compress: str) -> None:

@@ -572,8 +572,8 @@ def main() -> None:
     if psycopg is None:
         module.fail_json(msg=missing_required_lib("psycopg (psycopg 3, pip install 'psycopg[binary]')"),
                          exception=PSYCOPG_IMPORT_ERROR)
-    for tool in ("pg_dump", "pg_restore"):
-        found = module.get_bin_path(module.params[tool]) if module.params["state"] != "counters" else "-"
+    for tool in () if module.params["state"] == "counters" else ("pg_dump", "pg_restore"):
+        found = module.get_bin_path(module.params[tool])
         if not found:
             module.fail_json(msg=f"{module.params[tool]} not found on {os.uname().nodename}: install the "
                                  "PostgreSQL client (Debian: postgresql-client) of the server's major version")
@@ -589,8 +589,7 @@ def main() -> None:
             module.exit_json(changed=not module.check_mode, restored=restore(module, conn))
         result = dump(module, conn)
     except BackupError as exc:
-        partial = exc.args[1] if len(exc.args) > 1 else {}
-        module.fail_json(msg=str(exc.args[0]), **partial)
+        module.fail_json(msg=str(exc), **exc.result)
     except psycopg.Error as exc:
         module.fail_json(msg=f"backup of {module.params['db']} failed: {describe_error(exc)}")
     except subprocess.TimeoutExpired as exc:
