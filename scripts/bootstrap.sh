@@ -106,6 +106,16 @@ if ! command -v prometheus >/dev/null; then
   apt_install --no-install-recommends prometheus
   stop_packaged_prometheus
 fi
+# The compose strategy's tests: a throwaway Docker engine (dockerd, started by the tests on
+# their own socket, never the system service), the Compose v1 CLI (Compose v2 is in no
+# registry these machines reach; see roles/compose/README.md) and busybox-static to build
+# images FROM scratch (no registry can be pulled from).
+command -v dockerd >/dev/null || apt_install docker.io
+command -v docker-compose >/dev/null || apt_install docker-compose
+[ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || apt_install busybox-static
+# Rolling and canary tests across hosts: sshd in network namespaces (ip netns).
+[ -x /usr/sbin/sshd ] || apt_install openssh-server
+command -v ip >/dev/null || apt_install iproute2
 # Node and pm2.
 command -v node >/dev/null || apt_install nodejs npm
 if [ ! -x "$TOOLS/node_modules/.bin/pm2" ]; then
