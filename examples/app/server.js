@@ -13,7 +13,11 @@ const path = require('path');
 
 const release = JSON.parse(fs.readFileSync(path.join(__dirname, 'release.json'), 'utf8'));
 const VERSION = String(release.version);
-const ERROR_RATIO = Number(release.error_ratio || 0);
+// error_ratio_env (optional): the error ratio applies only where this environment variable is
+// set, a fault that shows on some hosts only (a canary's later batch, say).
+const ERROR_RATIO = release.error_ratio_env && !process.env[release.error_ratio_env]
+  ? 0
+  : Number(release.error_ratio || 0);
 const LATENCY_MS = Number(release.latency_ms || 0);
 
 const HOST = process.env.HOST || '127.0.0.1';

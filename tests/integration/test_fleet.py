@@ -1,0 +1,249 @@
+"""Rolling and canary steps across real SSH hosts (network namespaces running sshd).
+
+Three hosts, each its own network namespace with sshd; ansible-playbook reaches them over real
+SSH as root. Each runs the demo app under its own pm2 daemon; the database is a throwaway
+PostgreSQL cluster reached through its unix socket (namespaces share the filesystem). The whole
+deploy pipeline runs with `rollout_steps: [10, 50, 100]`: batches [h1], [h2], [h3], the gate
+after the first two.
+
+- v1, then v2 through the canary: every batch passes its gate, all hosts serve v2.
+- v3 carries a fault that shows only where LIFTOFF_DEMO_FAULTY is set (h2): the first batch
+  (h1) passes its gate, the second (h2) breaches, and the rollback puts back BOTH upgraded
+  hosts, not just the last batch; h3 was never touched. The record says which host runs what.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "examples" / "app"))
+sys.path.insert(0, str(REPO))
+
+from build_release import build_release
+
+from tests.support.netns import SshFleet
+from tests.support.pg import PgCluster
+
+APP_PORT = 3000  # inside each host's own namespace: nothing else listens there
+METRICS_PORT = 9100
+TIMINGS: dict[str, float] = {}
+
+
+@dataclass
+class Fleet:
+    root: Path
+    ssh: SshFleet
+    pg: PgCluster
+    inventory: Path
+
+    def playbook(self, playbook: str, *args: str, version: str | None = None) -> subprocess.CompletedProcess[str]:
+        cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(REPO / "playbooks" / playbook),
+               "-i", str(self.inventory)]
+        if version:
+            cmd += ["-e", f"liftoff_version={version}"]
+        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                   PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+        return subprocess.run([*cmd, *args], cwd=REPO, env=env, text=True, capture_output=True, timeout=900,
+                              check=False)
+
+    def served(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for host in self.ssh.hosts:
+            try:
+                with urllib.request.urlopen(f"http://{host.address}:{APP_PORT}/version", timeout=5) as reply:
+                    out[host.name] = str(json.load(reply)["version"])
+            except OSError:
+                out[host.name] = None
+        return out
+
+    def history(self, host: str) -> dict[str, Any]:
+        return json.loads((self.root / "hosts" / host / "app" / "releases.json").read_text(encoding="utf-8"))
+
+    def latest_record(self) -> dict[str, Any]:
+        runs = sorted(p for p in (self.root / "records" / "fleet").glob("*") if p.is_dir())
+        return json.loads((runs[-1] / "record.json").read_text(encoding="utf-8"))
+
+
+def _inventory(root: Path, ssh: SshFleet, pg: PgCluster) -> Path:
+    python = str(REPO / ".venv" / "bin" / "python")
+    hosts: dict[str, Any] = {}
+    for host in ssh.hosts:
+        base = root / "hosts" / host.name
+        url = f"http://{host.address}:{APP_PORT}"
+        hosts[host.name] = {
+            **host.inventory(ssh.key, ssh.known_hosts, python),
+            "liftoff_app_url": url,
+            "pm2_base_dir": str(base / "app"),
+            "pm2_home": str(base / "pm2"),
+            "pm2_env": {"HOST": host.address, "PORT": str(APP_PORT), "METRICS_PORT_BASE": str(METRICS_PORT),
+                        **({"LIFTOFF_DEMO_FAULTY": "1"} if host.name == "h2" else {})},
+            "rollout_host_url": url,
+            "rollout_host_metrics": [f"http://{host.address}:{METRICS_PORT + i}/metrics" for i in range(2)],
+        }
+    group = {
+        "liftoff_environment": "fleet",
+        "liftoff_record_dir": str(root / "records"),
+        "liftoff_strategy": "pm2",
+        "liftoff_release_src": str(root / "artifacts") + "/{{ liftoff_version }}",
+        "liftoff_db_host": str(pg.data_dir),  # the unix socket directory: every namespace sees it
+        "liftoff_db_port": pg.port,
+        "liftoff_db_name": "demo",
+        "liftoff_db_user": "postgres",
+        "preflight_health_url": "{{ liftoff_app_url }}/health",
+        "backup_dir": str(root / "backups"),
+        "migrate_stage_dir": str(root / "stage"),
+        "pm2_app_name": "liftoff-fleet",
+        "pm2_bin": str(REPO / ".tools" / "node_modules" / ".bin" / "pm2"),
+        "pm2_instances": 2,
+        "pm2_health_url": "{{ liftoff_app_url }}/version",
+        "rollout_steps": [10, 50, 100],
+        "smoke_checks": [
+            {"name": "version", "url": "{{ liftoff_app_url }}/version", "json": {"version": "{{ liftoff_version }}"}},
+        ],
+        "gate_targets": "{{ groups['liftoff_app'] | map('extract', hostvars, 'rollout_host_metrics') | flatten }}",
+        "gate_interval": 1,
+        "gate_count": 4,
+        "gate_step_count": 3,
+        "gate_load": {
+            "url": "{{ hostvars[groups['liftoff_app'][0]].rollout_host_url }}",
+            "paths": "{{ groups['liftoff_app'] | map('extract', hostvars, 'rollout_host_url')"
+                     " | product(['/api/items']) | map('join') | list }}",
+            "rate": 40,
+        },
+        "gate_metrics": [{"name": "error_ratio", "kind": "error_ratio", "max": 0.05, "severity": "critical"}],
+        "rollback_health_url": "{{ liftoff_app_url }}/health",
+    }
+    inv = root / "inventory"
+    (inv / "group_vars").mkdir(parents=True, exist_ok=True)
+    (inv / "hosts.yml").write_text(json.dumps({"liftoff_app": {"hosts": hosts}}, indent=2), encoding="utf-8")
+    (inv / "group_vars" / "liftoff_app.yml").write_text(json.dumps(group, indent=2), encoding="utf-8")
+    return inv
+
+
+def _stop_pm2(fleet: Fleet) -> None:
+    for host in fleet.ssh.hosts:
+        home = fleet.root / "hosts" / host.name / "pm2"
+        if (home / "pm2.pid").exists():
+            fleet.ssh.ssh(host, f"PM2_HOME={home} {REPO / '.tools' / 'node_modules' / '.bin' / 'pm2'} kill")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    root = tmp_path_factory.mktemp("fleet").resolve()
+    pg = PgCluster.start(root / "pg")
+    ssh: SshFleet | None = None
+    env: Fleet | None = None
+    try:
+        pg.create_db("demo")
+        ssh = SshFleet.start(root, 3)
+        for version in ("v1", "v2"):
+            build_release(version, root / "artifacts" / version)
+        # v3's fault shows only on hosts that set LIFTOFF_DEMO_FAULTY (h2): the canary's second batch.
+        v3 = build_release("v3", root / "artifacts" / "v3")
+        release = json.loads((v3 / "release.json").read_text(encoding="utf-8"))
+        release.update(error_ratio=0.5, error_ratio_env="LIFTOFF_DEMO_FAULTY")
+        (v3 / "release.json").write_text(json.dumps(release), encoding="utf-8")
+        env = Fleet(root=root, ssh=ssh, pg=pg, inventory=_inventory(root, ssh, pg))
+        yield env
+    finally:
+        if env is not None:
+            _stop_pm2(env)
+        if ssh is not None:
+            ssh.stop()
+        pg.stop()
+
+
+def _evidence(record: dict[str, Any], ident: str) -> list[dict[str, Any]]:
+    return [i for i in record["evidence"] if i["id"] == ident]
+
+
+def _one(record: dict[str, Any], ident: str) -> dict[str, Any]:
+    found = _evidence(record, ident)
+    assert found, f"no evidence {ident!r}; ids: {sorted({i['id'] for i in record['evidence']})}"
+    return found[-1]
+
+
+def _out(result: subprocess.CompletedProcess[str]) -> str:
+    return (result.stdout + result.stderr)[-4000:]
+
+
+def test_first_deploy_reaches_every_host(fleet: Fleet) -> None:
+    result = fleet.playbook("deploy.yml", version="v1")
+    assert result.returncode == 0, _out(result)
+    assert fleet.served() == {"h1": "v1", "h2": "v1", "h3": "v1"}
+    record = fleet.latest_record()
+    assert record["outcome"] == "success"
+    # The steps are [10, 50, 100] of 3 hosts: one host per batch.
+    assert [_one(record, f"rollout.batch_{s}")["details"]["hosts"] for s in ("10", "50", "100")] == [
+        ["h1"], ["h2"], ["h3"]]
+
+
+def test_canary_passes_every_step(fleet: Fleet) -> None:
+    started = time.monotonic()
+    result = fleet.playbook("deploy.yml", version="v2")
+    TIMINGS["canary"] = time.monotonic() - started
+    assert result.returncode == 0, _out(result)
+    assert fleet.served() == {"h1": "v2", "h2": "v2", "h3": "v2"}
+    record = fleet.latest_record()
+    assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
+    # The gate after each batch but the last, on the hosts upgraded so far; verify gates the whole fleet.
+    step10, step50 = _one(record, "rollout.step_10.verdict"), _one(record, "rollout.step_50.verdict")
+    assert step10["actual"] == step50["actual"] == "PROCEED"
+    assert not _evidence(record, "rollout.step_100.verdict")
+    assert _one(record, "verify.verdict")["actual"] == "PROCEED"
+    # Each step's gate loaded and read only the upgraded hosts.
+    metric10 = _one(record, "rollout.step_10.metric.error_ratio")["details"]
+    assert metric10["samples"], metric10
+    assert step10["started"] < step50["started"]
+    fleet_map = _one(record, "rollout.fleet")
+    assert fleet_map["status"] == "pass"
+    assert fleet_map["details"]["hosts"] == {"h1": "v2", "h2": "v2", "h3": "v2"}
+    for host in ("h1", "h2", "h3"):
+        assert fleet.history(host)["current"] == "v2" and fleet.history(host)["previous"] == "v1"
+    print(f"\n3-host canary run v1 -> v2 ([10, 50, 100], gate after each step): {TIMINGS['canary']:.1f} s")
+
+
+def test_second_batch_breach_rolls_back_every_upgraded_host(fleet: Fleet) -> None:
+    started = time.monotonic()
+    result = fleet.playbook("deploy.yml", version="v3")
+    TIMINGS["breach"] = time.monotonic() - started
+    assert result.returncode != 0
+    assert fleet.served() == {"h1": "v2", "h2": "v2", "h3": "v2"}
+    record = fleet.latest_record()
+    assert record["outcome"] == "rolled_back", (record["failed_phase"], record["reason"])
+    assert record["failed_phase"] == "rollout"
+    assert _one(record, "rollout.step_10.verdict")["actual"] == "PROCEED"
+    breach = _one(record, "rollout.step_50.verdict")
+    assert breach["actual"] == "ROLLBACK" and breach["status"] == "fail"
+    # The third batch never started: h3 was not touched.
+    assert not _evidence(record, "rollout.batch_100")
+    changes = [c for c in record.get("changes", []) if c["id"] == "rollout.change"] or [
+        i for i in record["evidence"] if i["id"] == "rollout.change"]
+    assert sorted(c["host"] for c in changes) == ["h1", "h2"]
+    assert "v3" not in json.dumps(fleet.history("h3")["history"])
+    # Both upgraded batches were put back, not just the last one.
+    undone = sorted(i["host"] for i in _evidence(record, "rollback.undo_app") if i["status"] == "pass")
+    assert undone == ["h1", "h2"]
+    for host in ("h1", "h2"):
+        history = fleet.history(host)
+        assert history["current"] == "v2" and "v3" in history["rolled_back"]
+    # The record says which host runs what: at the stop (split) and after the rollback (whole).
+    at_stop = _one(record, "rollout.fleet")
+    assert at_stop["details"]["hosts"] == {"h1": "v3", "h2": "v3", "h3": "v2"} and at_stop["details"]["split"]
+    after = _one(record, "rollback.fleet")
+    assert after["details"]["hosts"] == {"h1": "v2", "h2": "v2", "h3": "v2"} and not after["details"]["split"]
+    print(f"\n3-host canary v2 -> v3, breach at step 50, rollback of h1 and h2: {TIMINGS['breach']:.1f} s")
+    rollback = [i for i in record["evidence"] if i["id"] == "rollback.phase"]
+    if rollback and rollback[-1].get("started") and rollback[-1].get("ended"):
+        print(f"rollback phase: {rollback[-1]['started']} -> {rollback[-1]['ended']}")
