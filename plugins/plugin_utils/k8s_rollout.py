@@ -97,7 +97,8 @@ def step_replicas(total: int, percent: int) -> CanaryStep:
 
     canary = ``percent`` of ``total`` rounded half up, at least 1; below 100 % at least one
     stable pod stays (with a single replica the canary runs beside it: the step is 1 of 2 pods).
-    The pods add up to ``total`` (except with 1 replica). 100 % promotes: every pod runs the new release on the stable Deployment, no canary.
+    The pods add up to ``total`` (except with 1 replica). 100 % promotes: every pod runs the new
+    release on the stable Deployment, no canary.
     """
     total = replicas(total)
     if not 1 <= percent <= 100:

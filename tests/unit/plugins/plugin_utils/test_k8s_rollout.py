@@ -1,6 +1,7 @@
 """The k8s strategy's pure decisions: inputs, canary replicas per step, rollout status, release store."""
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -10,7 +11,6 @@ from hypothesis import strategies as st
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import k8s_rollout as k
 from ansible_collections.liftoff.release.plugins.plugin_utils import releases
-
 
 # --- canary steps -------------------------------------------------------------------------------
 
@@ -88,7 +88,7 @@ def test_canary_plan_properties(total: int, steps: list[int]) -> None:
             assert step.canary + step.stable == total            # no extra pods beyond the replicas
             assert abs(step.canary - total * step.percent / 100) <= max(0.5, 1)  # rounding, floors at 1
     # The canary never shrinks and the stable track never grows as the steps advance.
-    for before, after in zip(plan[:-1], plan[1:-1], strict=False):
+    for before, after in itertools.pairwise(plan[:-1]):
         assert after.canary >= before.canary
         assert after.stable <= before.stable
     assert plan[-1].promote and plan[-1].canary == 0 and plan[-1].stable == total
