@@ -195,3 +195,39 @@ def test_deploy_canary_and_rollbacks_on_a_real_cluster(tmp_path: Path, namespace
                                              "k8s_canary_steps": [10, 50, 100], "previous_release": v2})
     assert "did not roll out" in missing["rolled_back_after"]
     assert_serving(namespace, v2)
+
+
+def test_unreachable_cluster_fails_before_anything_changes(tmp_path: Path) -> None:
+    """Runs everywhere, with no cluster: a kubeconfig whose server is a closed loopback port.
+
+    The role reads the release store before it renders or journals anything, so it stops there,
+    and the error shows kubernetes.core used the kubeconfig and context the role was given.
+    """
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "other",
+        "clusters": [{"name": "nowhere", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": "liftoff-ctx", "context": {"cluster": "nowhere", "user": "u"}},
+                     {"name": "other", "context": {"cluster": "elsewhere", "user": "u"}}],
+        "users": [{"name": "u", "user": {"token": "not-a-secret"}}]}))
+    play = write_playbook(tmp_path)
+    extra = {"k8s_app_name": APP, "k8s_image": IMAGE, "k8s_release_version": "v1", "k8s_kubeconfig": str(kubeconfig),
+             "k8s_context": "liftoff-ctx", "k8s_manifest_dir": str(tmp_path / "manifests"),
+             "run_dir": str(tmp_path / "run"), "scenario": "ok", "previous_release": ""}
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env.pop("KUBECONFIG", None)
+    # Without the rescue of the cluster playbook: main alone.
+    play.write_text(PLAYBOOK.split("    - name: Deploy, and roll back")[0] + """\
+    - name: Deploy
+      ansible.builtin.include_role:
+        name: liftoff.release.k8s
+        tasks_from: main
+""")
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(play), "-i",
+                           str(tmp_path / "hosts.yml"), "-e", json.dumps(extra)],
+                          cwd=REPO, env=env, text=True, capture_output=True, timeout=300, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Read the release store" in out and "127.0.0.1" in out and "port=1" in out, out[-3000:]
+    assert not (tmp_path / "manifests").exists()
+    assert not (tmp_path / "run" / "evidence.jsonl").exists()
