@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,23 +30,15 @@ sys.path.insert(0, str(REPO / "examples" / "app"))
 
 from build_release import build_release  # noqa: E402
 
-from tests.support.pg import PgCluster, free_port  # noqa: E402
+from tests.support.pg import PgCluster, free_port, free_ports  # noqa: E402
 from tests.support.prometheus import PrometheusServer  # noqa: E402
 
 VERSIONS = ("v1", "v2", "v3")
 
 
 def free_port_pair() -> int:
-    """A port p such that p and p+1 are both free (per-worker metrics ports)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two consecutive free ports found on 127.0.0.1")
+    """A port p such that p and p+1 are both free and reserved (per-worker metrics ports)."""
+    return free_ports(2)
 
 
 @dataclass

@@ -6,11 +6,15 @@ server runs as the ``postgres`` user (PostgreSQL refuses to run as root).
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,11 +48,97 @@ def find_tool(tool: str) -> str:
     raise PgClusterError(MISSING_MSG.format(tool=tool))
 
 
-def free_port() -> int:
-    """Ask the kernel for a free loopback port."""
+# ---- free ports ------------------------------------------------------------------------
+# A port is chosen long before it is bound (the app's port when the environment starts, bound
+# by pm2 minutes later), and several test processes (pytest-xdist workers, other checkouts'
+# runs) choose ports at once. So ports are taken from below the kernel's ephemeral range (bind
+# to port 0 and outgoing connections never use them), at random, and each one is reserved: an
+# exclusive flock on a file named after it, held open until this process exits (the kernel
+# drops it then, so nothing stale is ever left). Every process that chooses ports here skips
+# one another process holds, and this process never hands out the same port twice.
+PORT_LOW = 20000  # the lowest port chosen; the highest is just below the ephemeral range
+_PORT_DIR = Path(os.environ.get("LIFTOFF_TEST_PORT_DIR") or Path(tempfile.gettempdir()) / "liftoff-test-ports")
+_reserved: dict[int, int] = {}  # port -> the fd holding its reservation (or -1: none possible)
+_reserve_lock = threading.Lock()
+
+
+def _port_range() -> tuple[int, int]:
+    """[low, high] below net.ipv4.ip_local_port_range; (0, 0) when there is no room below it."""
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    high = ephemeral_low - 1
+    return (PORT_LOW, high) if high - PORT_LOW >= 2000 else (0, 0)
+
+
+def _bindable(port: int) -> bool:
+    """Nothing (listening, connected or in TIME_WAIT) uses ``port`` on any IPv4 address."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _reserve(port: int) -> bool:
+    """Reserve ``port`` for this process (False: reserved here already or by another process)."""
+    if port in _reserved:
+        return False
+    try:
+        if not _PORT_DIR.is_dir():
+            _PORT_DIR.mkdir(exist_ok=True)
+            os.chmod(_PORT_DIR, 0o1777)  # shared by every user's test runs, like /tmp
+        fd = os.open(_PORT_DIR / str(port), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        _reserved[port] = -1  # no shared directory: still never handed out twice by this process
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _reserved[port] = fd
+    return True
+
+
+def _release(port: int) -> None:
+    fd = _reserved.pop(port, -1)
+    if fd >= 0:
+        os.close(fd)
+
+
+def free_ports(count: int = 1) -> int:
+    """The first of ``count`` consecutive free loopback ports, reserved for this process."""
+    low, high = _port_range()
+    with _reserve_lock:
+        for _ in range(200):
+            if low:
+                first = low + secrets.randbelow(high - low + 2 - count)
+            else:  # no room below the ephemeral range: ask the kernel, still reserve
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.bind(("127.0.0.1", 0))
+                    first = int(sock.getsockname()[1])
+                if first + count - 1 > 65535:
+                    continue
+            taken: list[int] = []
+            for port in range(first, first + count):
+                if not _reserve(port):
+                    break
+                taken.append(port)
+                if not _bindable(port):
+                    break
+            else:
+                return first
+            for port in taken:
+                _release(port)
+    raise RuntimeError(f"no {count} consecutive free ports found on 127.0.0.1")
+
+
+def free_port() -> int:
+    """A free loopback port, reserved for this process (see above): safe to bind much later."""
+    return free_ports(1)
 
 
 def _as_root() -> bool:

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -34,6 +33,8 @@ from types import TracebackType
 from typing import Any
 
 import pytest
+
+from tests.support.pg import free_port  # reserved ports, see pg.py (test_prometheus_live imports it from here)
 
 PACKAGE = "prometheus"
 MISSING_MSG = (
@@ -66,11 +67,6 @@ def prometheus_version(binary: str | None = None) -> str:
     return first.split("version", 1)[-1].split()[0] if "version" in first else first
 
 
-def free_port() -> int:
-    """Ask the kernel for a free loopback port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _duration(seconds: float) -> str:
