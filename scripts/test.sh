@@ -9,6 +9,21 @@ export PATH="$PWD/$BIN:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_NOCOLOR=
 parts=("${@:-lint unit integration molecule}")
 read -r -a parts <<< "${parts[*]}"
 failed=()
+# A private pytest base temp dir per run: concurrent pytest sessions on one machine share
+# /tmp/pytest-of-$USER and prune each other's dirs (and the PostgreSQL clusters in them).
+# Kept when a part failed (its logs and data), removed otherwise.
+TMP_BASE=$(mktemp -d "${TMPDIR:-/tmp}/liftoff-test.XXXXXX")
+trap '[ ${#failed[@]} -gt 0 ] || rm -rf "$TMP_BASE"' EXIT
+# Parallel workers (pytest-xdist); LIFTOFF_TEST_WORKERS=N overrides both counts, 0 runs serially.
+# Integration tests mostly wait (gate sampling intervals, holds, pm2 reloads, PostgreSQL), so they
+# run on more workers than cores; each test module stays on one worker (--dist loadfile: its tests
+# share one environment and run in file order) and the longest modules start first
+# (--no-loadscope-reorder keeps the order tests/integration/conftest.py gives them).
+UNIT_WORKERS=${LIFTOFF_TEST_WORKERS:-2}
+INTEGRATION_WORKERS=${LIFTOFF_TEST_WORKERS:-3}
+unit_xdist=() integration_xdist=()
+[ "$UNIT_WORKERS" -gt 0 ] && unit_xdist=(-n "$UNIT_WORKERS")
+[ "$INTEGRATION_WORKERS" -gt 0 ] && integration_xdist=(-n "$INTEGRATION_WORKERS" --dist loadfile --no-loadscope-reorder)
 run() {
   local name=$1; shift
   echo "==> $name: $*"
@@ -23,11 +38,14 @@ for part in "${parts[@]}"; do
       run ruff $BIN/ruff check plugins tests scripts examples bench
       run mypy $BIN/mypy plugins/action plugins/filter plugins/plugin_utils plugins/module_utils
       ;;
-    unit) run unit $BIN/pytest -q -p no:cacheprovider tests/unit ;;
-    integration) run integration $BIN/pytest -q -p no:cacheprovider tests/integration ;;
+    unit) run unit $BIN/pytest -q -p no:cacheprovider --basetemp="$TMP_BASE/unit" "${unit_xdist[@]}" tests/unit ;;
+    integration)
+      run integration $BIN/pytest -q -p no:cacheprovider --basetemp="$TMP_BASE/integration" --durations=10 \
+        "${integration_xdist[@]}" tests/integration
+      ;;
     molecule) run molecule $BIN/molecule test --all ;;
     *) echo "unknown part $part"; exit 2 ;;
   esac
 done
-if [ ${#failed[@]} -gt 0 ]; then echo "FAILED: ${failed[*]}"; exit 1; fi
+if [ ${#failed[@]} -gt 0 ]; then echo "FAILED: ${failed[*]} (pytest's temp files: $TMP_BASE)"; exit 1; fi
 echo "all parts passed: ${parts[*]}"

@@ -15,6 +15,39 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from localenv import LocalEnv
 
+# Seconds each module took on one worker (2-core machine): under pytest-xdist (scripts/test.sh:
+# --dist loadfile --no-loadscope-reorder) the longest modules are handed out first, so no long
+# module starts last while the other workers sit idle. Only the order depends on these numbers:
+# a stale one costs minutes, never a result. A module not listed counts as DEFAULT_SECONDS.
+MODULE_SECONDS = {
+    "test_deploy.py": 400,
+    "test_data_safety.py": 300,
+    "test_gate_prometheus.py": 300,
+    "test_lock.py": 250,
+    "test_migrate_drivers.py": 200,
+    "test_maintenance.py": 150,
+    "test_migrate_faults.py": 80,
+    "test_sql_migrate.py": 60,
+    "test_prometheus_live.py": 40,
+    "test_demo_app.py": 15,
+    "test_sql_provider.py": 10,
+}
+DEFAULT_SECONDS = 240
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker, order modules longest first; each module's tests keep their file order."""
+    if not hasattr(config, "workerinput"):  # not a worker: a plain run keeps the usual order
+        return
+    first_seen: dict[Path, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.path, index)
+
+    def weight(item: pytest.Item) -> tuple[float, int]:
+        return -MODULE_SECONDS.get(item.path.name, DEFAULT_SECONDS), first_seen[item.path]
+
+    items.sort(key=weight)  # stable: the tests of one module stay in their order
+
 
 @pytest.fixture(scope="module")
 def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnv]:
