@@ -191,7 +191,7 @@ def _write_when_serving(env: LocalEnv, version: str, rows: int, done: threading.
 
 
 FAILING_SMOKE = ('{"smoke_checks": [{"name": "new-endpoint", "url": "http://127.0.0.1:1/nothing-listens-here"}],'
-                 ' "smoke_retries": 10, "smoke_delay": 1}')
+                 ' "smoke_retries": 3, "smoke_delay": 1}')
 
 
 def test_restore_refused_when_the_new_release_wrote_since_the_backup(local_env: LocalEnv) -> None:
