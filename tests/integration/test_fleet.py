@@ -10,6 +10,8 @@ after the first two.
 - v3 carries a fault that shows only where LIFTOFF_DEMO_FAULTY is set (h2): the first batch
   (h1) passes its gate, the second (h2) breaches, and the rollback puts back BOTH upgraded
   hosts, not just the last batch; h3 was never touched. The record says which host runs what.
+- v2b in one batch with rollout_max_fail_percentage 50, where h2 cannot take the release: the
+  run goes on with two hosts upgraded, and the record says the fleet is split and who runs what.
 """
 from __future__ import annotations
 
@@ -154,6 +156,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         release = json.loads((v3 / "release.json").read_text(encoding="utf-8"))
         release.update(error_ratio=0.5, error_ratio_env="LIFTOFF_DEMO_FAULTY")
         (v3 / "release.json").write_text(json.dumps(release), encoding="utf-8")
+        # v2b: v2's code under another name, to deploy over v2 with a host that fails.
+        v2b = build_release("v2", root / "artifacts" / "v2b")
+        (v2b / "release.json").write_text(json.dumps({**json.loads((v2b / "release.json").read_text()),
+                                                      "version": "v2b"}), encoding="utf-8")
         env = Fleet(root=root, ssh=ssh, pg=pg, inventory=_inventory(root, ssh, pg))
         yield env
     finally:
@@ -247,3 +253,23 @@ def test_second_batch_breach_rolls_back_every_upgraded_host(fleet: Fleet) -> Non
     rollback = [i for i in record["evidence"] if i["id"] == "rollback.phase"]
     if rollback and rollback[-1].get("started") and rollback[-1].get("ended"):
         print(f"rollback phase: {rollback[-1]['started']} -> {rollback[-1]['ended']}")
+
+
+def test_tolerated_failure_leaves_a_recorded_split(fleet: Fleet) -> None:
+    # h2 cannot take v2b: a file stands where its release directory must go.
+    (fleet.root / "hosts" / "h2" / "app" / "releases" / "v2b").write_text("in the way", encoding="utf-8")
+    result = fleet.playbook("deploy.yml", "-e", '{"rollout_steps": [100], "rollout_max_fail_percentage": 50}',
+                            version="v2b")
+    assert result.returncode == 0, _out(result)
+    assert fleet.served() == {"h1": "v2b", "h2": "v2", "h3": "v2b"}
+    record = fleet.latest_record()
+    assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
+    batch = _one(record, "rollout.batch_100")
+    assert batch["status"] == "info" and batch["details"]["outcome"]["failed"] == ["h2"]
+    assert not batch["details"]["outcome"]["stop"]
+    failed = _one(record, "rollout.host_failed")
+    assert failed["host"] == "h2" and failed["status"] == "fail" and "Copy release" in failed["actual"]
+    split = _one(record, "rollout.fleet")
+    assert split["details"]["hosts"] == {"h1": "v2b", "h2": "v2", "h3": "v2b"}
+    assert split["details"]["split"] is True and split["details"]["off_target"] == ["h2"]
+    assert fleet.history("h2")["current"] == "v2"
