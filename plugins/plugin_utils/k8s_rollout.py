@@ -157,17 +157,35 @@ def version(value: Any, name: str = "k8s_release_version") -> str:
     return text
 
 
+def canary_holds(value: Any, count: int, name: str = "k8s_canary_hold") -> list[int]:
+    """Seconds to hold after each of ``count`` steps: one number for every step, or a list, one per step."""
+    if isinstance(value, (list, tuple)):
+        holds = [_int(v, f"{name}[{i}]") for i, v in enumerate(value)]
+        if len(holds) != count:
+            raise K8sInputError(f"{name} as a list needs one number of seconds per canary step ({count}), "
+                                f"got {len(holds)}: {holds}")
+    else:
+        holds = [_int(value if value not in (None, "") else 0, name)] * count
+    for i, hold in enumerate(holds):
+        if hold < 0:
+            raise K8sInputError(f"{name} must be seconds >= 0 (or a list of them, one per step), "
+                                f"got {hold}" + (f" at step {i}" if isinstance(value, (list, tuple)) else ""))
+    return holds
+
+
 def rollout_plan(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the role's inputs and say how the release goes out.
 
     ``inputs``: app_name, version (may be empty for rollback/status), replicas, canary_steps,
-    max_surge, max_unavailable. Returns the normalised values, ``mode`` (rolling | canary) and
-    ``steps`` (a list of CanaryStep dicts; empty for a rolling update).
+    canary_hold (seconds, one number or one per step), max_surge, max_unavailable. Returns the
+    normalised values, ``mode`` (rolling | canary) and ``steps`` (a list of CanaryStep dicts with
+    the step's ``hold``; empty for a rolling update).
     """
     name = app_name(inputs.get("app_name"))
     ver = version(inputs.get("version")) if inputs.get("version") else ""
     count = replicas(inputs.get("replicas"))
     steps = canary_plan(count, inputs.get("canary_steps"))
+    holds = canary_holds(inputs.get("canary_hold", 0), len(steps))
     surge = rolling_bound(inputs.get("max_surge", "25%"), "k8s_max_surge")
     unavailable = rolling_bound(inputs.get("max_unavailable", 0), "k8s_max_unavailable")
     if _is_zero(surge) and _is_zero(unavailable):
@@ -181,7 +199,7 @@ def rollout_plan(inputs: Mapping[str, Any]) -> dict[str, Any]:
         "max_surge": surge,
         "max_unavailable": unavailable,
         "mode": "canary" if steps else "rolling",
-        "steps": [s.as_dict() for s in steps],
+        "steps": [{**s.as_dict(), "hold": hold} for s, hold in zip(steps, holds, strict=True)],
     }
 
 

@@ -112,8 +112,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     config = {"LOG_LEVEL": "info", "WORKERS": 4}
     step("v1_rolling", {"k8s_release_version": "v1"})
-    step("v2_canary", {"k8s_release_version": "v2", "k8s_canary_steps": [10, 50, 100], "k8s_config": config})
-    step("v2_again", {"k8s_release_version": "v2", "k8s_canary_steps": [10, 50, 100], "k8s_config": config})
+    canary = {"k8s_release_version": "v2", "k8s_canary_steps": [10, 50, 100], "k8s_canary_hold": [300, 600, 0],
+              "k8s_config": config}
+    step("v2_canary", canary)
+    step("v2_again", canary)
     step("rollback", {"entry": "rollback"})
     step("v3_every_field", {
         "k8s_release_version": "3.0.0-rc_1", "k8s_replicas": 1, "k8s_canary_steps": [50, 100],
@@ -251,6 +253,8 @@ def test_every_optional_field_renders(rendered: dict[str, Any]) -> None:
     ({"k8s_canary_steps": [50, 10, 100]}, "k8s_canary_steps must be strictly ascending"),
     ({"k8s_canary_steps": [10, 50]}, "k8s_canary_steps must end at 100"),
     ({"k8s_replicas": 0}, "k8s_replicas must be at least 1, got 0"),
+    ({"k8s_canary_steps": [10, 100], "k8s_canary_hold": [5]},
+     "k8s_canary_hold as a list needs one number of seconds per canary step (2), got 1"),
     ({"k8s_release_version": "v2/bad"}, "k8s_release_version must be a Kubernetes label value"),
     ({"k8s_max_surge": 0, "k8s_max_unavailable": 0}, "k8s_max_surge and k8s_max_unavailable cannot both be 0"),
 ])
@@ -259,3 +263,19 @@ def test_bad_input_fails_before_anything_is_written(tmp_path: Path, extra: dict[
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr, proc.stdout[-3000:]
     assert not (tmp_path / "manifests").exists()
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (client) is not installed")
+@pytest.mark.parametrize("case", ["v1_rolling", "v2_canary", "rollback", "v3_every_field"])
+def test_kustomization_names_exactly_the_desired_state(rendered: dict[str, Any], case: str) -> None:
+    """A GitOps controller syncing the directory (kustomize, offline) gets the release and its store, no step."""
+    snap = rendered["snapshots"][case]
+    proc = subprocess.run(["kubectl", "kustomize", str(snap)], text=True, capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    objects = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    names = sorted(f"{o['kind']}/{o['metadata']['name']}" for o in objects)
+    expected = ["ConfigMap/api-liftoff-releases", "Deployment/api", "Service/api"]
+    if (snap / "configmap.yml").exists():
+        expected.append(f"ConfigMap/{load(snap / 'configmap.yml')['metadata']['name']}")
+    assert names == sorted(expected)
+    assert load(snap / "deployment.yml") in objects

@@ -112,6 +112,24 @@ def test_rollout_plan_canary() -> None:
     assert plan["mode"] == "canary"
     assert plan["canary_name"] == "api-canary" and plan["store_name"] == "api-liftoff-releases"
     assert [(s["percent"], s["canary"], s["stable"]) for s in plan["steps"]] == [(10, 1, 5), (50, 3, 3), (100, 0, 6)]
+    assert plan["steps"][0] == {"percent": 10, "canary": 1, "stable": 5, "promote": False, "share": 0.1667, "hold": 0}
+
+
+def test_rollout_plan_holds() -> None:
+    assert [s["hold"] for s in k.rollout_plan({**BASE, "canary_hold": 300})["steps"]] == [300, 300, 300]
+    assert [s["hold"] for s in k.rollout_plan({**BASE, "canary_hold": [300, 600, 0]})["steps"]] == [300, 600, 0]
+    assert [s["hold"] for s in k.rollout_plan(BASE)["steps"]] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("hold, message", [
+    ([300, 600], r"k8s_canary_hold as a list needs one number of seconds per canary step \(3\), got 2: \[300, 600\]"),
+    (-1, r"k8s_canary_hold must be seconds >= 0 \(or a list of them, one per step\), got -1"),
+    ([5, -5, 0], r"k8s_canary_hold must be seconds >= 0 .*got -5 at step 1"),
+    ("long", r"k8s_canary_hold must be an integer, got 'long'"),
+])
+def test_rollout_plan_hold_errors(hold: Any, message: str) -> None:
+    with pytest.raises(k.K8sInputError, match=message):
+        k.rollout_plan({**BASE, "canary_hold": hold})
 
 
 def test_rollout_plan_rolling() -> None:
