@@ -268,7 +268,7 @@ def test_tolerated_failure_leaves_a_recorded_split(fleet: Fleet) -> None:
     assert batch["status"] == "info" and batch["details"]["outcome"]["failed"] == ["h2"]
     assert not batch["details"]["outcome"]["stop"]
     failed = _one(record, "rollout.host_failed")
-    assert failed["host"] == "h2" and failed["status"] == "fail" and "Copy release" in failed["actual"]
+    assert failed["host"] == "h2" and failed["status"] == "fail" and "v2b" in failed["actual"]
     split = _one(record, "rollout.fleet")
     assert split["details"]["hosts"] == {"h1": "v2b", "h2": "v2", "h3": "v2b"}
     assert split["details"]["split"] is True and split["details"]["off_target"] == ["h2"]
