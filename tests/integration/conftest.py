@@ -20,7 +20,9 @@ from localenv import LocalEnv
 # module starts last while the other workers sit idle. Only the order depends on these numbers:
 # a stale one costs minutes, never a result. A module not listed counts as DEFAULT_SECONDS.
 MODULE_SECONDS = {
+    "test_fleet.py": 600,
     "test_deploy.py": 400,
+    "test_compose.py": 300,
     "test_data_safety.py": 300,
     "test_gate_prometheus.py": 300,
     "test_lock.py": 250,
@@ -31,6 +33,8 @@ MODULE_SECONDS = {
     "test_prometheus_live.py": 40,
     "test_demo_app.py": 15,
     "test_sql_provider.py": 10,
+    "test_k8s_manifests.py": 60,
+    "test_k8s_cluster.py": 1,
 }
 DEFAULT_SECONDS = 240
 
