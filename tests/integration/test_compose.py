@@ -1,9 +1,8 @@
 """The compose strategy end to end: real ansible-playbook runs of the collection's playbooks
 against a throwaway dockerd (Debian docker.io) and the Compose v1 CLI.
 
-Deploys run tests/integration/compose/pipeline.yml: playbooks/deploy.yml's phase playbooks
-(run start, preflight, rollout, smoke, readmit, rollback, record) without backup, migrate and
-verify, as for an application with no database and no metrics; the manual rollback runs
+Deploys run playbooks/deploy.yml, the whole pipeline, with `liftoff_skip_phases: [backup, migrate,
+verify]`: the busybox demo app has no database and no metrics. The manual rollback runs
 playbooks/rollback.yml.
 
 The images are the busybox demo app (examples/compose/app) built FROM scratch: v1 and v2
@@ -32,7 +31,6 @@ pytestmark = pytest.mark.integration
 
 HERE = REPO / "tests" / "integration" / "compose"
 INVENTORY = HERE / "hosts.yml"
-PIPELINE = HERE / "pipeline.yml"
 PROJECT = "liftoff-demo"
 
 
@@ -61,7 +59,7 @@ class ComposeEnv:
         return result
 
     def deploy(self, version: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.playbook(PIPELINE, *args, version=version)
+        return self.playbook("deploy.yml", *args, version=version)
 
     def served_version(self) -> str | None:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -132,6 +130,11 @@ def test_first_deploy_v1(compose_env: ComposeEnv) -> None:
     record = compose_env.latest_record()
     assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
     assert evidence(record, "preflight.health")["status"] == "skip"  # nothing ran before
+    # The phases this app does not have are recorded as skipped, saying why; no database was checked.
+    for phase in ("backup", "migrate", "verify"):
+        skipped = evidence(record, f"{phase}.phase")
+        assert skipped["status"] == "skip" and "liftoff_skip_phases lists it" in skipped["actual"], skipped
+    assert not [i for i in record["evidence"] if i["id"] == "preflight.database"]
     state = compose_env.state()
     assert (state["current"], state["previous"]) == ("v1", None)
     assert state["releases"] == {"v1": {"web": f"{PROJECT}:v1"}}
@@ -221,3 +224,9 @@ def test_bad_input_names_the_variable_and_changes_nothing(compose_env: ComposeEn
     record = compose_env.latest_record()
     assert record["outcome"] == "failed" and record["failed_phase"] == "preflight"
     assert evidence(record, "rollout.phase")["status"] == "skip"
+    # The database check asked for without the database's inputs: refused, naming them.
+    result = compose_env.deploy("v2", "-e", "preflight_db_check=true")
+    assert result.returncode != 0
+    assert "the database check needs liftoff_db_host, liftoff_db_port, liftoff_db_name, liftoff_db_user" \
+        in output(result)
+    assert compose_env.running()["Id"] == before["Id"] and compose_env.state() == state

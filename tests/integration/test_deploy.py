@@ -195,8 +195,10 @@ def test_stale_lock_is_broken_only_explicitly(local_env: LocalEnv) -> None:
           '{"gate_metrics": [{"name": "error_ratio", "kind": "error_ratio", "max": "five percent"}]}'],
          "gate_metrics[0].max"),
         (["-e", "liftoff_version=v2", "-e", '{"smoke_checks": [{"url": "http://x"}]}'], "name"),
+        (["-e", "liftoff_version=v2", "-e", '{"liftoff_skip_phases": ["rollout"]}'], "liftoff_skip_phases"),
     ],
-    ids=["missing-version", "unknown-strategy", "malformed-threshold", "smoke-check-without-name"],
+    ids=["missing-version", "unknown-strategy", "malformed-threshold", "smoke-check-without-name",
+         "skip-a-phase-that-cannot-be-skipped"],
 )
 def test_bad_input_is_rejected_before_any_change(local_env: LocalEnv, extra: list[str], message: str) -> None:
     before = (len(runs(local_env)), backups(local_env), release_state(local_env), applied_migrations(local_env))
