@@ -19,6 +19,12 @@ const ERROR_RATIO = release.error_ratio_env && !process.env[release.error_ratio_
   ? 0
   : Number(release.error_ratio || 0);
 const LATENCY_MS = Number(release.latency_ms || 0);
+// crash_env (optional): the release cannot start where this environment variable is set, as a
+// release that needs a setting one host lacks; each worker exits at once with an error.
+if (release.crash_env && process.env[release.crash_env]) {
+  console.error(`release ${VERSION} cannot start here: ${release.crash_env} is set`);
+  process.exit(1);
+}
 
 const HOST = process.env.HOST || '127.0.0.1';
 const PORT = parseInt(process.env.PORT || '3000', 10);

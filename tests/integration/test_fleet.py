@@ -12,6 +12,8 @@ after the first two.
   hosts, not just the last batch; h3 was never touched. The record says which host runs what.
 - v2b in one batch with rollout_max_fail_percentage 50, where h2 cannot take the release: the
   run goes on with two hosts upgraded, and the record says the fleet is split and who runs what.
+- v4 in one batch with rollout_max_fail_percentage 50, where v4 crashes on h2 after the switch:
+  h2 is put back to the release it ran at once (its change marked undone), the others run v4.
 """
 from __future__ import annotations
 
@@ -160,6 +162,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         v2b = build_release("v2", root / "artifacts" / "v2b")
         (v2b / "release.json").write_text(json.dumps({**json.loads((v2b / "release.json").read_text()),
                                                       "version": "v2b"}), encoding="utf-8")
+        # v4: v2's code that cannot start where LIFTOFF_DEMO_FAULTY is set (h2): it fails after the switch.
+        v4 = build_release("v2", root / "artifacts" / "v4")
+        (v4 / "release.json").write_text(json.dumps({**json.loads((v4 / "release.json").read_text()),
+                                                     "version": "v4", "crash_env": "LIFTOFF_DEMO_FAULTY"}),
+                                         encoding="utf-8")
         env = Fleet(root=root, ssh=ssh, pg=pg, inventory=_inventory(root, ssh, pg))
         yield env
     finally:
@@ -273,3 +280,28 @@ def test_tolerated_failure_leaves_a_recorded_split(fleet: Fleet) -> None:
     assert split["details"]["hosts"] == {"h1": "v2b", "h2": "v2", "h3": "v2b"}
     assert split["details"]["split"] is True and split["details"]["off_target"] == ["h2"]
     assert fleet.history("h2")["current"] == "v2"
+
+
+def test_host_failing_after_the_switch_is_put_back_at_once(fleet: Fleet) -> None:
+    before = fleet.served()
+    assert before == {"h1": "v2b", "h2": "v2", "h3": "v2b"}
+    result = fleet.playbook("deploy.yml", "-e", '{"rollout_steps": [100], "rollout_max_fail_percentage": 50, '
+                            '"pm2_health_retries": 8}', version="v4")
+    assert result.returncode == 0, _out(result)
+    # h2 switched to v4, which crashed there, and is back on v2 now; the others serve v4.
+    assert fleet.served() == {"h1": "v4", "h2": "v2", "h3": "v4"}
+    history = fleet.history("h2")
+    assert history["current"] == "v2" and "v4" in history["rolled_back"]
+    assert [(h["action"], h["version"]) for h in history["history"][-2:]] == [("deploy", "v4"), ("rollback", "v2")]
+    record = fleet.latest_record()
+    assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
+    failed = _one(record, "rollout.host_failed")
+    assert failed["host"] == "h2" and failed["details"]["step"] == "100"
+    restored = _one(record, "rollout.host_restored")
+    assert restored["host"] == "h2" and restored["status"] == "pass" and restored["target"] == "v2 serving"
+    # The restore undoes h2's own change, and no other: the rollback phase did not run.
+    change = [i for i in record["evidence"] if i["id"] == "rollout.change" and i["host"] == "h2"][-1]
+    assert restored["details"]["undoes"] == f"{change['id']}#{change['seq']}"
+    assert _one(record, "rollback.phase")["status"] == "skip"
+    split = _one(record, "rollout.fleet")
+    assert split["details"]["hosts"] == {"h1": "v4", "h2": "v2", "h3": "v4"} and split["details"]["split"] is True

@@ -168,7 +168,11 @@ def _read_pid(path: Path) -> int:
 class DockerDaemon:
     """One throwaway dockerd; a context manager, or call :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, base_dir: Path | str | None = None, *, ready_timeout: float = 30.0) -> None:
+    def __init__(self, base_dir: Path | str | None = None, *, ready_timeout: float = 30.0,
+                 netns: str | None = None) -> None:
+        # netns: run the daemon inside that network namespace (nsenter --net), as on a test host of
+        # tests/support/netns.py: its host-network containers then serve on that host's address.
+        self.netns = netns
         self._own_dir = base_dir is None
         self.base_dir = Path(base_dir) if base_dir is not None else None
         self.ready_timeout = ready_timeout
@@ -207,6 +211,9 @@ class DockerDaemon:
             raise DockerDaemonError(f"{self.socket_path} is too long for a unix socket; use a shorter directory")
         (self.root / "daemon.json").write_text("{}\n", encoding="utf-8")
         argv = [
+            # nsenter enters only the network namespace: `ip netns exec` would also remount /sys, and
+            # dockerd needs the cgroup mounts under it.
+            *(["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []),
             dockerd,
             "--host", self.host,
             "--data-root", str(self.root / "data"),
@@ -290,15 +297,17 @@ class DockerDaemon:
             raise DockerDaemonError(f"docker {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc
 
-    def build_app(self, tag: str, version: str, *, healthy: bool = True) -> str:
-        """Build the demo app image ``tag`` answering ``version``; ``healthy=False`` fails its HEALTHCHECK."""
+    def build_app(self, tag: str, version: str, *, healthy: bool = True, unhealthy_if: str = "") -> str:
+        """Build the demo app image ``tag`` answering ``version``; ``healthy=False`` fails its HEALTHCHECK,
+        ``unhealthy_if=NAME`` fails it only in a container where the environment variable NAME is set."""
+        health = unhealthy_if or ("1" if healthy else "0")
         busybox = find_static_busybox()
         with tempfile.TemporaryDirectory(prefix="ctx-", dir=self.root) as ctx:
             for name in ("Dockerfile", "app.sh"):
                 shutil.copy2(APP_CONTEXT / name, Path(ctx) / name)
             shutil.copy2(busybox, Path(ctx) / "busybox")
             self.docker("build", "-q", "--build-arg", f"VERSION={version}",
-                        "--build-arg", f"HEALTHY={1 if healthy else 0}", "-t", tag, ctx)
+                        "--build-arg", f"HEALTHY={health}", "-t", tag, ctx)
         return tag
 
     def image_id(self, ref: str) -> str:
