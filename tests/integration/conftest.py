@@ -20,7 +20,8 @@ from localenv import LocalEnv
 # module starts last while the other workers sit idle. Only the order depends on these numbers:
 # a stale one costs minutes, never a result. A module not listed counts as DEFAULT_SECONDS.
 MODULE_SECONDS = {
-    "test_fleet.py": 600,
+    "test_fleet.py": 700,
+    "test_fleet_compose.py": 250,
     "test_deploy.py": 400,
     "test_compose.py": 300,
     "test_data_safety.py": 300,
