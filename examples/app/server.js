@@ -20,10 +20,12 @@ const ERROR_RATIO = release.error_ratio_env && !process.env[release.error_ratio_
   : Number(release.error_ratio || 0);
 const LATENCY_MS = Number(release.latency_ms || 0);
 // crash_env (optional): the release cannot start where this environment variable is set, as a
-// release that needs a setting one host lacks; each worker exits at once with an error.
-if (release.crash_env && process.env[release.crash_env]) {
+// release that needs a setting one host lacks; each worker says why and exits without serving
+// (a moment later: under pm2 a worker's output reaches its log asynchronously).
+const CRASH = Boolean(release.crash_env && process.env[release.crash_env]);
+if (CRASH) {
   console.error(`release ${VERSION} cannot start here: ${release.crash_env} is set`);
-  process.exit(1);
+  setTimeout(() => process.exit(1), 300);
 }
 
 const HOST = process.env.HOST || '127.0.0.1';
@@ -179,8 +181,10 @@ function listening() {
   }
 }
 
-server.listen(PORT, HOST, listening);
-if (metricsServer) metricsServer.listen(METRICS_PORT, HOST, listening);
+if (!CRASH) {
+  server.listen(PORT, HOST, listening);
+  if (metricsServer) metricsServer.listen(METRICS_PORT, HOST, listening);
+}
 
 let stopping = false;
 function shutdown(signal) {
