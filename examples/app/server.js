@@ -7,6 +7,7 @@
 //   METRICS_PORT_BASE (optional): each pm2 cluster worker also serves /metrics on
 //   METRICS_PORT_BASE + NODE_APP_INSTANCE so a scraper can sum all workers.
 
+const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
@@ -36,6 +37,19 @@ const METRICS_PORT = process.env.METRICS_PORT_BASE
   : null;
 
 const SHUTDOWN_GRACE_MS = parseInt(process.env.SHUTDOWN_GRACE_MS || '500', 10);
+
+// Ephemeral tokens (seeds 000/001): POST /api/token with the principal token returns a token that
+// /api/protected and /api/events accept for TOKEN_TTL_S seconds (env, else release.json
+// token_ttl_s, else 60). A token is stateless (nonce, expiry and an HMAC keyed by the principal
+// token), so every pm2 worker accepts a token another worker issued. Without PRINCIPAL_TOKEN the
+// token endpoints answer 503 and /api/events is open.
+const PRINCIPAL = process.env.PRINCIPAL_TOKEN || '';
+const TOKEN_TTL_S = Number(process.env.TOKEN_TTL_S || release.token_ttl_s || 60);
+// The access log masks token query values as token=***; release.json log_tokens_raw: true logs
+// them raw (a leak, for the log sanitisation check to find).
+const LOG_TOKENS_RAW = Boolean(release.log_tokens_raw);
+const SSE_INTERVAL_MS = Number(release.sse_interval_ms || 100);
+const streams = new Set();
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -115,9 +129,87 @@ const ITEMS = [
   { id: 3, name: 'gamma' },
 ];
 
+function sign(body) {
+  return crypto.createHmac('sha256', PRINCIPAL).update(body).digest('hex').slice(0, 32);
+}
+
+function issueToken() {
+  const body = crypto.randomBytes(8).toString('hex') + (Date.now() + TOKEN_TTL_S * 1000).toString(16).padStart(12, '0');
+  return body + sign(body);
+}
+
+function sameText(a, b) {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && crypto.timingSafeEqual(x, y);
+}
+
+// 'principal' | 'ephemeral' | 'expired' | 'invalid' | 'missing'
+function authOf(req, query) {
+  const header = req.headers.authorization || '';
+  const given = header.startsWith('Bearer ') ? header.slice(7) : query.get('token') || '';
+  if (!given) return 'missing';
+  if (sameText(given, PRINCIPAL)) return 'principal';
+  if (!/^[0-9a-f]{60}$/.test(given) || !sameText(given.slice(28), sign(given.slice(0, 28)))) return 'invalid';
+  return parseInt(given.slice(16, 28), 16) > Date.now() ? 'ephemeral' : 'expired';
+}
+
+const AUTH_FAILURE = { missing: [401, 'token required'], invalid: [403, 'invalid token'], expired: [403, 'token expired'] };
+
+function accessLog(req, status) {
+  const url = LOG_TOKENS_RAW ? req.url : String(req.url).replace(/([?&]token=)[^&]*/g, '$1***');
+  console.log(`access ${req.method} ${url} ${status}`);
+}
+
+function openStream(req, res, query) {
+  const count = parseInt(query.get('count') || '0', 10) || 0;
+  const interval = parseInt(query.get('interval_ms') || '', 10) || SSE_INTERVAL_MS;
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+  res.write(': stream open\n\n');
+  accessLog(req, 200);
+  let n = 0;
+  const timer = setInterval(() => {
+    n += 1;
+    res.write(`event: tick\nid: ${n}\ndata: ${JSON.stringify({ n, version: VERSION })}\n\n`);
+    if (count && n >= count) close();
+  }, interval);
+  function close() {
+    clearInterval(timer);
+    streams.delete(res);
+    res.end();
+  }
+  streams.add(res);
+  res.on('close', () => {
+    clearInterval(timer);
+    streams.delete(res);
+  });
+}
+
+function handleAuth(req, res, route, query, finish) {
+  const respond = (status, body) => {
+    finish(status, body);
+    accessLog(req, status);
+  };
+  if (!PRINCIPAL) return respond(503, { error: 'no principal token configured' });
+  if (route === '/api/token') {
+    if (req.method !== 'POST') return respond(405, { error: 'method not allowed' });
+    if (authOf(req, new URLSearchParams()) !== 'principal') return respond(401, { error: 'principal token required' });
+    return respond(200, { token: issueToken(), token_type: 'ephemeral', expires_in: TOKEN_TTL_S });
+  }
+  if (req.method !== 'GET') return respond(405, { error: 'method not allowed' });
+  const auth = authOf(req, query);
+  if (AUTH_FAILURE[auth]) {
+    const [status, error] = AUTH_FAILURE[auth];
+    return respond(status, { error });
+  }
+  if (route === '/api/events') return openStream(req, res, query);
+  return respond(200, { auth, version: VERSION });
+}
+
 function handle(req, res) {
   const started = process.hrtime.bigint();
   const route = (req.url || '/').split('?')[0];
+  const query = new URLSearchParams((req.url || '').split('?')[1] || '');
 
   if (req.method === 'GET' && route === '/health') {
     return sendJson(res, 200, { status: 'ok', version: VERSION, pid: process.pid });
@@ -131,6 +223,12 @@ function handle(req, res) {
     observe(route, status, Number(process.hrtime.bigint() - started) / 1e9);
   };
 
+  if (route === '/api/token' || route === '/api/protected' || (route === '/api/events' && PRINCIPAL)) {
+    return handleAuth(req, res, route, query, finish);
+  }
+  if (req.method === 'GET' && route === '/api/events') {
+    return openStream(req, res, query);
+  }
   if (req.method !== 'GET') {
     return finish(405, { error: 'method not allowed' });
   }
@@ -195,6 +293,7 @@ function shutdown(signal) {
   // workers over IPC. A handle sent just before our close() reached the master is only
   // re-dispatched if this worker is still alive to answer "not accepted"; exiting at
   // once loses it (the client hangs). So linger SHUTDOWN_GRACE_MS after closing.
+  for (const stream of streams) stream.end();
   let open = servers.length;
   const done = () => {
     open -= 1;
