@@ -12,7 +12,8 @@ description:
   - An B(action plugin that runs on the controller only); this file only documents it.
   - Requests O(url) from the controller and judges the response - the status is one of
     O(status), the body contains every O(body_contains) string, the JSON body has the
-    O(json) values, the latency is at most O(latency_max_ms). The task fails with one
+    O(json) values and meets every O(json_checks) JMESPath assertion, the response headers meet
+    O(header_checks), the latency is at most O(latency_max_ms). The task fails with one
     sentence per miss, so a smoke check says what was wrong, not just that it was.
   - The latency is measured in B(milliseconds) (two decimals), unlike
     M(ansible.builtin.uri), whose C(elapsed) is whole seconds - too coarse to hold a
@@ -45,7 +46,9 @@ options:
     type: str
     default: GET
   headers:
-    description: Request headers. Never logged (they may carry credentials).
+    description:
+      - Request headers. Never logged (they may carry credentials); their values are also masked
+        wherever they would show (a response body that echoes them, a failure message).
     type: dict
     default: {}
   status:
@@ -64,6 +67,27 @@ options:
         to the expected value. A body that is not JSON fails the check.
     type: dict
     default: {}
+  json_checks:
+    description:
+      - JMESPath assertions on the JSON response body, each C({jmespath: <expression>, <test>: <value>})
+        with one or more tests, all of which must hold. A body that is not JSON fails the check.
+      - C(equals) / C(not_equals) - the value is (is not) exactly this (C(1) equals C(1.0));
+        C(min) / C(max) - a number at least / at most this (count with C(length(items)));
+        C(contains) - a string containing this substring, or a list with this element;
+        C(matches) - the value as a string matches this regular expression;
+        C(exists) - the expression finds something (C(true)) or nothing (C(false)).
+      - A value found under a secret-looking expression (C(token), C(password)...) is never shown in a failure.
+    type: list
+    elements: dict
+    default: []
+  header_checks:
+    description:
+      - Response header assertions, each C({name: <header>, <test>: <value>}) with C(equals),
+        C(contains) (case-insensitive), C(matches) (regular expression) or C(present) (true / false).
+        Header names are case-insensitive.
+    type: list
+    elements: dict
+    default: []
   latency_max_ms:
     description: Highest passing latency in milliseconds. No limit when unset.
     type: float
@@ -114,6 +138,11 @@ EXAMPLES = r"""
     json:
       status: ok
       checks.db: ok
+    json_checks:
+      - {jmespath: "checks.db", equals: ok}
+      - {jmespath: "length(workers)", min: 2}
+    header_checks:
+      - {name: Content-Type, contains: application/json}
     latency_max_ms: 250
     retries: 5
     delay: 2
@@ -166,7 +195,9 @@ attempts:
   type: int
   sample: 1
 body:
-  description: The first 500 characters of the last response body.
+  description:
+    - The first 500 characters of the last response body, with JSON values under secret-named keys
+      (C(token), C(password)...) and known secrets masked.
   returned: always
   type: str
   sample: '{"status": "ok", "version": "2.4.1"}'

@@ -10,9 +10,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from ansible_collections.liftoff.release.plugins.plugin_utils import assertions
+from ansible_collections.liftoff.release.plugins.plugin_utils.redact import redact, redact_text
 
 
 @dataclass
@@ -63,8 +66,13 @@ def _ms(start: float) -> float:
 
 
 def judge(response: Response, expect_status: list[int], body_contains: list[str],
-          json_equals: Mapping[str, Any], latency_max_ms: float | None) -> list[str]:
-    """Every way the response misses its expectations, as sentences; empty when it passes."""
+          json_equals: Mapping[str, Any], latency_max_ms: float | None, *,
+          json_checks: Sequence[Mapping[str, Any]] = (), header_checks: Sequence[Mapping[str, Any]] = ()) -> list[str]:
+    """Every way the response misses its expectations, as sentences; empty when it passes.
+
+    ``json_checks`` are JMESPath assertions and ``header_checks`` response header assertions
+    (see ``assertions``).
+    """
     failures: list[str] = []
     if response.error:
         return [f"request failed: {response.error}"]
@@ -73,7 +81,8 @@ def judge(response: Response, expect_status: list[int], body_contains: list[str]
     for needle in body_contains:
         if needle not in response.body:
             failures.append(f"body does not contain {needle!r}")
-    if json_equals:
+    failures.extend(assertions.check_headers(response.headers, header_checks))
+    if json_equals or json_checks:
         try:
             document = json.loads(response.body)
         except ValueError:
@@ -83,6 +92,7 @@ def judge(response: Response, expect_status: list[int], body_contains: list[str]
                 actual = _dig(document, key)
                 if actual != expected:
                     failures.append(f"JSON {key} is {actual!r}, expected {expected!r}")
+            failures.extend(assertions.check_json(document, json_checks))
     if latency_max_ms is not None and response.latency_ms > latency_max_ms:
         failures.append(f"latency {response.latency_ms} ms over {latency_max_ms} ms")
     return failures
@@ -103,6 +113,7 @@ def _dig(document: Any, dotted: str) -> Any:
 def check(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None,
           expect_status: list[int] | None = None, body_contains: list[str] | None = None,
           json_equals: Mapping[str, Any] | None = None, latency_max_ms: float | None = None,
+          json_checks: Sequence[Mapping[str, Any]] = (), header_checks: Sequence[Mapping[str, Any]] = (),
           timeout: float = 5.0, retries: int = 0, delay: float = 1.0,
           fetcher: Callable[..., Response] = fetch, sleep: Callable[[float], None] = time.sleep) -> Judgement:
     """Request ``url`` until it passes or ``retries`` run out; the last attempt is the one judged."""
@@ -111,7 +122,28 @@ def check(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = 
     while True:
         attempts += 1
         response = fetcher(url, method=method, headers=headers, timeout=timeout)
-        failures = judge(response, statuses, body_contains or [], json_equals or {}, latency_max_ms)
+        failures = judge(response, statuses, body_contains or [], json_equals or {}, latency_max_ms,
+                         json_checks=json_checks, header_checks=header_checks)
         if not failures or attempts > retries:
             return Judgement(not failures, failures, response, attempts)
         sleep(delay)
+
+
+def redact_body(body: str, secrets: set[str]) -> str:
+    """A response body fit to show: JSON values under secret-named keys masked, then known secrets."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return redact_text(body, secrets)
+    return json.dumps(redact(document, secrets))
+
+
+def header_secrets(headers: Mapping[str, str]) -> set[str]:
+    """Request header values (and their credential after a scheme word) to mask wherever they show."""
+    found: set[str] = set()
+    for value in headers.values():
+        text = str(value)
+        for candidate in (text, text.split(" ", 1)[-1]):
+            if len(candidate) >= 4:
+                found.add(candidate)
+    return found
