@@ -79,3 +79,24 @@ def read_stream(url: str, *, events: int, deadline: float, headers: Mapping[str,
         return done("error", f"{type(exc).__name__}: {exc}")
     finally:
         conn.close()
+
+
+def probe(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None,
+          timeout: float = 5.0) -> tuple[int | None, float, str, str | None]:
+    """One request for its status only: (status, latency ms, content type, error); the body is not read.
+
+    Safe on an endpoint that streams (an event stream never ends; reading it would wait for the timeout).
+    """
+    start = time.perf_counter()
+    try:
+        conn, target = _connection(url, timeout)
+    except ValueError as exc:
+        return None, _ms(start), "", str(exc)
+    try:
+        conn.request(method, target, headers=dict(headers or {}))
+        response = conn.getresponse()
+        return response.status, _ms(start), response.getheader("Content-Type") or "", None
+    except (OSError, http.client.HTTPException) as exc:
+        return None, _ms(start), "", f"{type(exc).__name__}: {exc}"
+    finally:
+        conn.close()
