@@ -36,6 +36,7 @@ MODULE_SECONDS = {
     "test_sql_provider.py": 10,
     "test_k8s_manifests.py": 60,
     "test_k8s_cluster.py": 1,
+    "test_readiness.py": 60,
 }
 DEFAULT_SECONDS = 240
 
