@@ -135,6 +135,10 @@ def test_first_deploy_v1(compose_env: ComposeEnv) -> None:
         skipped = evidence(record, f"{phase}.phase")
         assert skipped["status"] == "skip" and "liftoff_skip_phases lists it" in skipped["actual"], skipped
     assert not [i for i in record["evidence"] if i["id"] == "preflight.database"]
+    # The readiness checks ran in preflight, on the host, before the deploy.
+    assert evidence(record, "preflight.disk_project")["status"] == "pass"
+    engine = evidence(record, "preflight.docker_engine")
+    assert engine["status"] == "pass" and engine["actual"].startswith("exit 0: "), engine
     state = compose_env.state()
     assert (state["current"], state["previous"]) == ("v1", None)
     assert state["releases"] == {"v1": {"web": f"{PROJECT}:v1"}}
