@@ -95,6 +95,12 @@ fi
 # Checkout as a collection: liftoff.release.* resolves from here (ansible.cfg collections_path).
 mkdir -p .collections/ansible_collections/liftoff
 ln -sfn ../../.. .collections/ansible_collections/liftoff/release
+# The backup and cdn roles use amazon.aws and community.aws (S3, CloudFront): the `ansible` package from PyPI
+# ships them (requirements.yml lists them for those who install from Galaxy).
+for c in amazon/aws community/aws; do
+  compgen -G "$VENV/lib/python3*/site-packages/ansible_collections/$c/MANIFEST.json" >/dev/null \
+    || die "collection ${c/\//.} is missing from $VENV: reinstall requirements.txt (the ansible package ships it) or run ansible-galaxy collection install -r requirements.yml"
+done
 
 # PostgreSQL server binaries (initdb, pg_ctl) for throwaway clusters.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then

@@ -190,7 +190,8 @@ def config_errors(config: Mapping[str, Any]) -> list[str]:
     site = str(config.get("cdn_prefix") or "").strip("/")
     backup = str(config.get("cdn_backup_prefix") or "").strip("/")
     if same_bucket and backup and site and (site + "/").startswith(backup + "/"):
-        errors.append(f"cdn_prefix {site!r} lies under cdn_backup_prefix {backup!r}: the backups would be deployed over")
+        errors.append(
+            f"cdn_prefix {site!r} lies under cdn_backup_prefix {backup!r}: the backups would be deployed over")
     errors += _rule_errors(config.get("cdn_cache_control", []), "cdn_cache_control")
     if not isinstance(config.get("cdn_cache_control_default", ""), str) \
             or not str(config.get("cdn_cache_control_default")).strip():

@@ -79,7 +79,7 @@ def test_limits_must_allow_something() -> None:
 
 def test_paths_for_change_end_to_end() -> None:
     keys = ["site/index.html", "site/docs/a.html", "site/docs/b.html"]
-    universe = keys + ["site/assets/app.js"]
+    universe = [*keys, "site/assets/app.js"]
     assert paths_for_change(keys, "site", universe, "index.html") == ["/", "/docs/*", "/index.html"]
 
 
