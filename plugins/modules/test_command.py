@@ -127,10 +127,12 @@ rc:
   type: int
   sample: 1
 counts:
-  description: passed, failed, skipped, ran, ratio, the format that read them and the summary line; null when none was found.
+  description:
+    - C(succeeded), C(failed), C(skipped), C(ran), C(ratio), the C(format) that read them and the summary C(line);
+      null when none was found.
   returned: always
   type: dict
-  sample: {passed: 4, failed: 1, skipped: 0, ran: 5, ratio: 0.8, format: pytest, line: "1 failed, 4 passed in 0.31s"}
+  sample: {succeeded: 4, failed: 1, skipped: 0, ran: 5, ratio: 0.8, format: pytest, line: "1 failed, 4 passed in 0.31s"}
 format:
   description: The O(format) asked for.
   returned: always
