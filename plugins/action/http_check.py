@@ -55,7 +55,8 @@ class ActionModule(ActionBase):
         verdict = http_check.check(
             args["url"], method=args["method"], headers=args["headers"], expect_status=args["status"],
             body_contains=args["body_contains"], json_equals=args["json"], latency_max_ms=args["latency_max_ms"],
-            json_checks=args["json_checks"], header_checks=args["header_checks"], timeout=args["timeout"], retries=args["retries"], delay=args["delay"])
+            json_checks=args["json_checks"], header_checks=args["header_checks"], timeout=args["timeout"],
+            retries=args["retries"], delay=args["delay"])
         if args["evidence"]:
             target = f"HTTP {'/'.join(map(str, args['status']))}"
             if args["latency_max_ms"] is not None:

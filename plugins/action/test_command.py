@@ -64,7 +64,8 @@ class ActionModule(ActionBase):
         elif counts is None and run.get("rc"):
             failures.append(f"exit code {run['rc']}: {run.get('msg', '')}".rstrip(": "))
         tail = redact_text("\n".join(output.strip().splitlines()[-TAIL_LINES:]), secrets) if failures else ""
-        target = ("all tests pass" if args["min_pass_ratio"] >= 1 else f">= {args['min_pass_ratio']:.0%} of tests pass") \
+        ratio = args["min_pass_ratio"]
+        target = ("all tests pass" if ratio >= 1 else f">= {ratio:.0%} of tests pass") \
             + f", at least {args['min_ran']} ran"
         details = {"rc": run.get("rc"), "counts": counts.to_dict() if counts else None, "format": args["format"],
                    "failures": failures, "chdir": args["chdir"], "output_tail": tail}

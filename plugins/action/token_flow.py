@@ -1,6 +1,6 @@
 # Copyright: liftoff.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin: the ephemeral-token flow (issue, use, expiry after the TTL, principal fallback) from the controller."""
+"""Action plugin: the ephemeral-token flow from the controller (issue, use, expiry after the TTL, principal)."""
 from __future__ import annotations
 
 from typing import Any

@@ -137,12 +137,12 @@ def _json_failures(expression: str, actual: Any, item: Mapping[str, Any], secret
         out.append(f"JSON {expression} is {seen}, expected {_shown(item['equals'], secret)}")
     if "not_equals" in item and _equal(actual, item["not_equals"]):
         out.append(f"JSON {expression} is {seen}, expected anything else")
-    for bound, sign, ok in (("min", ">=", lambda a, b: a >= b), ("max", "<=", lambda a, b: a <= b)):
+    for bound, sign in (("min", ">="), ("max", "<=")):
         if bound not in item:
             continue
         if not _is_number(actual):
             out.append(f"JSON {expression} is {seen}, expected a number {sign} {item[bound]}")
-        elif not ok(actual, item[bound]):
+        elif (actual < item[bound]) if bound == "min" else (actual > item[bound]):
             out.append(f"JSON {expression} is {seen}, expected {sign} {item[bound]}")
     if "contains" in item and not _contains(actual, item["contains"]):
         out.append(f"JSON {expression} is {seen}, expected it to contain {_shown(item['contains'], secret)}")

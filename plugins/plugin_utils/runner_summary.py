@@ -1,7 +1,7 @@
 # Copyright: liftoff.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Private to the liftoff.release collection.
-"""Pass/fail counts from a test runner's output (pytest, jest, mocha, TAP, "5/5", or a regex), and the threshold. Pure."""
+"""Pass/fail counts from a test runner's output (pytest, jest, mocha, TAP, "5/5", a regex), and the threshold. Pure."""
 from __future__ import annotations
 
 import re
@@ -142,7 +142,8 @@ def parse_regex(text: str, pattern: str) -> Counts | None:
 def regex_errors(pattern: str | None) -> list[str]:
     """Problems with a user's summary regex (it must compile and name two of passed/failed/total)."""
     if not pattern:
-        return ["regex: format regex needs a regex with named groups (?P<passed>...), (?P<failed>...) or (?P<total>...)"]
+        return ["regex: format regex needs a regex with two named groups of (?P<passed>...), (?P<failed>...), "
+                "(?P<total>...)"]
     try:
         compiled = re.compile(pattern)
     except re.error as exc:
@@ -180,8 +181,8 @@ def judge_counts(counts: Counts | None, *, min_pass_ratio: float = 1.0, min_ran:
         failures.append(f"{counts.ran} tests ran, expected at least {min_ran}")
     ratio = counts.ratio
     if ratio is not None and ratio < min_pass_ratio:
-        failures.append(f"{counts.passed}/{counts.ran} passed ({ratio:.1%}), "
-                        + ("expected all to pass" if min_pass_ratio >= 1 else f"expected at least {min_pass_ratio:.1%}"))
+        wanted = "expected all to pass" if min_pass_ratio >= 1 else f"expected at least {min_pass_ratio:.1%}"
+        failures.append(f"{counts.passed}/{counts.ran} passed ({ratio:.1%}), {wanted}")
     return failures
 
 

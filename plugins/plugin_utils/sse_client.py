@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import http.client
-import socket
 import ssl
 import time
 import urllib.parse
@@ -73,7 +72,7 @@ def read_stream(url: str, *, events: int, deadline: float, headers: Mapping[str,
             if got and first_ms is None:
                 first_ms = _ms(start)
         return done("count")
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return done("deadline")
     except (OSError, http.client.HTTPException) as exc:
         return done("error", f"{type(exc).__name__}: {exc}")

@@ -80,7 +80,7 @@ def with_token(spec: FlowSpec, token: str) -> tuple[str, dict[str, str]]:
     if spec.send_as == "header":
         return spec.use_url, {spec.use_header: spec.use_prefix + token}
     parts = urllib.parse.urlsplit(spec.use_url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True) + [(spec.query_param, token)]
+    query = [*urllib.parse.parse_qsl(parts.query, keep_blank_values=True), (spec.query_param, token)]
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query))), {}
 
 
