@@ -37,6 +37,7 @@ MODULE_SECONDS = {
     "test_k8s_manifests.py": 60,
     "test_k8s_cluster.py": 1,
     "test_readiness.py": 60,
+    "test_approval.py": 40,
 }
 DEFAULT_SECONDS = 240
 
