@@ -124,7 +124,7 @@ def test_typed_at_a_real_terminal(tmp_path: Path) -> None:
 
 def test_nothing_typed_at_the_terminal_is_no(tmp_path: Path) -> None:
     rc, out, items = run_at_a_terminal(tmp_path, {"approval_gates": GATES}, [""])
-    assert rc != 0
+    assert rc != 0 and "not approved: go_no_go" in out
     assert items["preflight.approval.go_no_go"]["status"] == "fail"
     assert "nobody approved at the terminal" in items["preflight.approval.go_no_go"]["actual"]
 
