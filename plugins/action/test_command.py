@@ -25,7 +25,7 @@ class ActionModule(ActionBase):
         "chdir": {"type": "path"},
         "format": {"type": "str", "default": "auto", "choices": list(runner_summary.FORMATS)},
         "regex": {"type": "str"},
-        "min_pass_ratio": {"type": "float", "default": 1.0},
+        "min_success_ratio": {"type": "float", "default": 1.0},
         "min_ran": {"type": "int", "default": 1},
         "evidence": {"type": "dict", "options": {
             "id": {"type": "str", "required": True},
@@ -40,8 +40,8 @@ class ActionModule(ActionBase):
         _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC,
                                               mutually_exclusive=[["argv", "cmd"]], required_one_of=[["argv", "cmd"]])
         problems = runner_summary.regex_errors(args["regex"]) if args["format"] == "regex" else []
-        if not 0.0 <= args["min_pass_ratio"] <= 1.0:
-            problems.append(f"min_pass_ratio: expected a ratio from 0 to 1, got {args['min_pass_ratio']}")
+        if not 0.0 <= args["min_success_ratio"] <= 1.0:
+            problems.append(f"min_success_ratio: expected a ratio from 0 to 1, got {args['min_success_ratio']}")
         if problems:
             raise AnsibleActionFail("liftoff.release.test_command: " + "; ".join(problems))
         if self._task.check_mode:
@@ -58,13 +58,13 @@ class ActionModule(ActionBase):
                                    task_vars=task_vars)
         output = f"{run.get('stdout', '')}\n{run.get('stderr', '')}"
         counts = runner_summary.parse_counts(output, args["format"], args["regex"])
-        failures = runner_summary.judge_counts(counts, min_pass_ratio=args["min_pass_ratio"], min_ran=args["min_ran"])
+        failures = runner_summary.judge_counts(counts, min_success_ratio=args["min_success_ratio"], min_ran=args["min_ran"])
         if run.get("rc") is None:
             failures.insert(0, f"the command did not run: {run.get('msg', 'no exit code')}")
         elif counts is None and run.get("rc"):
             failures.append(f"exit code {run['rc']}: {run.get('msg', '')}".rstrip(": "))
         tail = redact_text("\n".join(output.strip().splitlines()[-TAIL_LINES:]), secrets) if failures else ""
-        ratio = args["min_pass_ratio"]
+        ratio = args["min_success_ratio"]
         target = ("all tests pass" if ratio >= 1 else f">= {ratio:.0%} of tests pass") \
             + f", at least {args['min_ran']} ran"
         details = {"rc": run.get("rc"), "counts": counts.to_dict() if counts else None, "format": args["format"],

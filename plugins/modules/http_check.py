@@ -69,22 +69,22 @@ options:
     default: {}
   json_checks:
     description:
-      - JMESPath assertions on the JSON response body, each C({jmespath: <expression>, <test>: <value>})
-        with one or more tests, all of which must hold. A body that is not JSON fails the check.
-      - C(equals) / C(not_equals) - the value is (is not) exactly this (C(1) equals C(1.0));
+      - "JMESPath assertions on the JSON response body, each C({jmespath: <expression>, <test>: <value>})
+        with one or more tests, all of which must hold. A body that is not JSON fails the check."
+      - "C(equals) / C(not_equals) - the value is (is not) exactly this (C(1) equals C(1.0));
         C(min) / C(max) - a number at least / at most this (count with C(length(items)));
         C(contains) - a string containing this substring, or a list with this element;
         C(matches) - the value as a string matches this regular expression;
-        C(exists) - the expression finds something (C(true)) or nothing (C(false)).
+        C(exists) - the expression finds something (C(true)) or nothing (C(false))."
       - A value found under a secret-looking expression (C(token), C(password)...) is never shown in a failure.
     type: list
     elements: dict
     default: []
   header_checks:
     description:
-      - Response header assertions, each C({name: <header>, <test>: <value>}) with C(equals),
+      - "Response header assertions, each C({name: <header>, <test>: <value>}) with C(equals),
         C(contains) (case-insensitive), C(matches) (regular expression) or C(present) (true / false).
-        Header names are case-insensitive.
+        Header names are case-insensitive."
     type: list
     elements: dict
     default: []

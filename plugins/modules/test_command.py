@@ -21,7 +21,7 @@ description:
     C(not ok) lines; C(# SKIP) skipped, C(# TODO) not counted as failed), then a fraction
     (C(5/5 PASS), C(passed - 9/10)). The last summary in the output counts.
   - The pass ratio is passed / (passed + failed); skipped tests are left out. The check passes
-    when at least O(min_ran) tests ran and the ratio is at least O(min_pass_ratio).
+    when at least O(min_ran) tests ran and the ratio is at least O(min_success_ratio).
   - The evidence has the counts, the summary line, the exit code and, on failure, the last lines
     of the output with secrets masked.
 author:
@@ -57,7 +57,7 @@ options:
       - With O(format=regex), a regular expression with named groups - two of C(passed), C(failed),
         C(total) (and optionally C(skipped)); its last match counts.
     type: str
-  min_pass_ratio:
+  min_success_ratio:
     description: Lowest passing ratio of passed to run tests, from 0 to 1 (V(0.9) for seed 002's ">90%"); 1 means all.
     type: float
     default: 1.0
@@ -106,7 +106,7 @@ EXAMPLES = r"""
     cmd: pytest -q tests/integration
     chdir: /srv/app/current
     format: pytest
-    min_pass_ratio: 0.9
+    min_success_ratio: 0.9
 
 - name: A runner with its own summary line
   liftoff.release.test_command:

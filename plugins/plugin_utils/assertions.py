@@ -55,7 +55,8 @@ def json_assertion_errors(items: Sequence[Mapping[str, Any]], where: str = "json
             try:
                 jmespath.compile(expression)
             except JMESPathError as exc:
-                errors.append(f"{at}.jmespath: {expression!r} is not a valid JMESPath expression ({exc})")
+                reason = str(exc).splitlines()[0].rstrip(":")
+                errors.append(f"{at}.jmespath: {expression!r} is not a valid JMESPath expression ({reason})")
         unknown = sorted(set(item) - {"jmespath", *JSON_TESTS})
         if unknown:
             errors.append(f"{at}: unknown keys {unknown}; tests are {', '.join(JSON_TESTS)}")

@@ -41,7 +41,7 @@ _PYTEST_LINE = re.compile(r"^=*\s*(?:\d+\s+[a-z]+(?:,\s*)?)+\s+in\s+[\d.]+\s*m?s
 _JEST_LINE = re.compile(r"^\s*Tests:\s+(.*\d+\s+total.*)$", re.MULTILINE)
 _MOCHA_LINE = re.compile(r"^\s*(\d+)\s+(passing|failing|pending)\b", re.MULTILINE)
 _TAP_RESULT = re.compile(r"^\s*(not ok|ok)\b(.*)$", re.MULTILINE)
-_TAP_SUMMARY = re.compile(r"^#\s+(pass|fail|skip|todo)\s+(\d+)\s*$", re.MULTILINE)
+_TAP_SUMMARY = re.compile(r"^#\s+(pass|fail|skip|todo)(?:ped)?\s+(\d+)\s*$", re.MULTILINE)
 _FRACTION = re.compile(r"(\d+)\s*/\s*(\d+)\s*(?:tests?\s+)?(?:pass(?:ed|ing)?|ok|succeeded)\b"
                        r"|(?:pass(?:ed|ing)?|ok)\s*:?\s*(\d+)\s*/\s*(\d+)", re.IGNORECASE)
 
@@ -172,7 +172,7 @@ def parse_counts(text: str, fmt: str = "auto", pattern: str | None = None) -> Co
     return None
 
 
-def judge_counts(counts: Counts | None, *, min_pass_ratio: float = 1.0, min_ran: int = 1) -> list[str]:
+def judge_counts(counts: Counts | None, *, min_success_ratio: float = 1.0, min_ran: int = 1) -> list[str]:
     """Every way the counts miss the threshold; the ratio is passed / (passed + failed), skipped left out."""
     if counts is None:
         return ["no test summary found in the output"]
@@ -180,8 +180,8 @@ def judge_counts(counts: Counts | None, *, min_pass_ratio: float = 1.0, min_ran:
     if counts.ran < min_ran:
         failures.append(f"{counts.ran} tests ran, expected at least {min_ran}")
     ratio = counts.ratio
-    if ratio is not None and ratio < min_pass_ratio:
-        wanted = "expected all to pass" if min_pass_ratio >= 1 else f"expected at least {min_pass_ratio:.1%}"
+    if ratio is not None and ratio < min_success_ratio:
+        wanted = "expected all to pass" if min_success_ratio >= 1 else f"expected at least {min_success_ratio:.1%}"
         failures.append(f"{counts.passed}/{counts.ran} passed ({ratio:.1%}), {wanted}")
     return failures
 
