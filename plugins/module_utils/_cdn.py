@@ -155,7 +155,7 @@ class WaitStep:
 
 def next_wait_step(status: str, elapsed: float, timeout: float, poll: float) -> WaitStep:
     """After reading ``status`` ``elapsed`` seconds into the wait: done, out of time, or sleep how long."""
-    if status == COMPLETED:
+    if status.strip().lower() == COMPLETED.lower():  # AWS says Completed, moto COMPLETED
         return WaitStep("done")
     if elapsed >= timeout:
         return WaitStep("timeout")
