@@ -3,6 +3,8 @@
 """Action plugin: run a test suite's command on the host and judge its pass/fail counts."""
 from __future__ import annotations
 
+import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
@@ -23,6 +25,7 @@ class ActionModule(ActionBase):
         "argv": {"type": "list", "elements": "str"},
         "cmd": {"type": "str"},
         "chdir": {"type": "path"},
+        "environment": {"type": "dict", "default": {}, "no_log": True},
         "format": {"type": "str", "default": "auto", "choices": list(runner_summary.FORMATS)},
         "regex": {"type": "str"},
         "min_success_ratio": {"type": "float", "default": 1.0},
@@ -47,18 +50,15 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             result.update(changed=False, skipped=True, passed=None, msg="check mode: the test command was not run")
             return result
-        secrets = task_secrets(task_vars, self._templar)
+        secrets = task_secrets(task_vars, self._templar) | secret_env_values(args["environment"])
         started = utc_now()
-        module_args: dict[str, Any] = {"chdir": args["chdir"]}
-        if args["argv"]:
-            module_args["argv"] = args["argv"]
-        else:
-            module_args.update(_raw_params=args["cmd"], _uses_shell=True)
+        module_args = command_args(args["argv"], args["cmd"], args["environment"], args["chdir"])
         run = self._execute_module(module_name="ansible.legacy.command", module_args=module_args,
                                    task_vars=task_vars)
         output = f"{run.get('stdout', '')}\n{run.get('stderr', '')}"
         counts = runner_summary.parse_counts(output, args["format"], args["regex"])
-        failures = runner_summary.judge_counts(counts, min_success_ratio=args["min_success_ratio"], min_ran=args["min_ran"])
+        failures = runner_summary.judge_counts(counts, min_success_ratio=args["min_success_ratio"],
+                                               min_ran=args["min_ran"])
         if run.get("rc") is None:
             failures.insert(0, f"the command did not run: {run.get('msg', 'no exit code')}")
         elif counts is None and run.get("rc"):
@@ -78,3 +78,22 @@ class ActionModule(ActionBase):
         if failures:
             result.update(failed=True, msg=redact_text("test command: " + "; ".join(failures), secrets))
         return result
+
+
+def command_args(argv: list[str] | None, cmd: str | None, environment: Mapping[str, Any],
+                 chdir: str | None) -> dict[str, Any]:
+    """ansible.builtin.command's arguments, the environment inside them.
+
+    Not the task's ``environment`` keyword: Ansible puts that on the command line it runs, which
+    -vvv prints. Module arguments travel in the module's payload and are not shown.
+    """
+    assignments = [f"{name}={value}" for name, value in environment.items()]
+    if argv:
+        return {"argv": ["env", *assignments, *argv] if assignments else argv, "chdir": chdir}
+    prefix = " ".join(shlex.quote(a) for a in assignments)
+    return {"_raw_params": f"{prefix} {cmd}" if prefix else cmd, "_uses_shell": True, "chdir": chdir}
+
+
+def secret_env_values(environment: Mapping[str, Any]) -> set[str]:
+    """Every environment value given to a test command is masked in what it prints (at least 4 characters)."""
+    return {str(v) for v in environment.values() if v is not None and len(str(v)) >= 4}

@@ -47,6 +47,14 @@ options:
   chdir:
     description: Directory to run the command in.
     type: path
+  environment:
+    description:
+      - Environment variables for the command (a test token). Never logged, and every value is masked
+        in the output shown or recorded.
+      - Use this rather than the task's C(environment) keyword, which Ansible puts on the command line
+        it runs (shown with C(-vvv)).
+    type: dict
+    default: {}
   format:
     description: How to read the counts; V(regex) uses O(regex).
     type: str
@@ -97,9 +105,9 @@ EXAMPLES = r"""
       id: smoke.suite
       phase: smoke
       title: "Smoke: automated smoke tests"
+    environment:
+      SMOKE_TEST_TOKEN: "{{ vault_smoke_test_token }}"
   delegate_to: localhost
-  environment:
-    SMOKE_TEST_TOKEN: "{{ vault_smoke_test_token }}"
 
 - name: Seed 002 - more than 90 % of the integration tests pass
   liftoff.release.test_command:
