@@ -262,3 +262,31 @@ def test_a_crash_outside_any_phase_still_rolls_back_and_records(local_env: Local
     assert evidence(record, "smoke.phase")["status"] == "skip"
     assert "simulated crash" in evidence(record, "run.interrupted")["details"]["error"]
     assert not (local_env.root / "records" / "local" / "deploy.lock").exists()
+
+
+def test_go_no_go_and_a_refused_final_sign_off(local_env: LocalEnv) -> None:
+    """Seed 003's go/no-go before any change and seed 004's final sign-off after the verdict:
+    approved by alice up front; the sign-off nobody gave fails verify and the deploy is rolled back."""
+    from build_release import build_release
+
+    assert served_version(local_env) == "v2"
+    v2s = build_release("v2", local_env.root / "artifacts" / "v2s")
+    release = json.loads((v2s / "release.json").read_text(encoding="utf-8"))
+    (v2s / "release.json").write_text(json.dumps({**release, "version": "v2s"}), encoding="utf-8")
+    approvals = {"approval_gates": [{"name": "go_no_go", "question": "Go for production?", "approvers": ["alice"]},
+                                    {"name": "final_sign_off", "question": "Signed off?", "at": "verify"}],
+                 "approval_given": {"go_no_go": {"by": "alice", "note": "CAB-77"}}, "approval_mode": "variable"}
+    result = local_env.playbook("deploy.yml", "-e", json.dumps(approvals), version="v2s")
+    assert result.returncode != 0
+    assert served_version(local_env) == "v2"
+    record = latest_record(local_env)
+    assert record["outcome"] == "rolled_back", (record["failed_phase"], record["reason"])
+    assert record["failed_phase"] == "verify" and "not approved: final_sign_off" in record["reason"]
+    go = evidence(record, "preflight.approval.go_no_go")
+    assert go["status"] == "pass" and go["details"]["by"] == "alice" and go["details"]["note"] == "CAB-77"
+    assert evidence(record, "verify.verdict")["actual"] == "PROCEED"
+    sign_off = evidence(record, "verify.approval.final_sign_off")
+    assert sign_off["status"] == "fail" and "no approval given: set approval_given.final_sign_off" in sign_off["actual"]
+    assert evidence(record, "rollback.undo_app")["status"] == "pass"
+    md = (runs(local_env)[-1] / "record.md").read_text(encoding="utf-8")
+    assert "approved by alice (variable, CAB-77)" in md and "FAILED: **Approval: Signed off?**" in md
