@@ -290,3 +290,6 @@ def test_go_no_go_and_a_refused_final_sign_off(local_env: LocalEnv) -> None:
     assert evidence(record, "rollback.undo_app")["status"] == "pass"
     md = (runs(local_env)[-1] / "record.md").read_text(encoding="utf-8")
     assert "approved by alice (variable, CAB-77)" in md and "FAILED: **Approval: Signed off?**" in md
+    # Each approval is decided and recorded once, at its own point of the run.
+    assert [i["id"] for i in record["evidence"] if ".approval." in i["id"]] == [
+        "preflight.approval.go_no_go", "verify.approval.final_sign_off"]
