@@ -330,3 +330,24 @@ def test_duplicate_check_names_are_refused_before_any_request(start_app: Callabl
     assert "smoke check names must be unique" in result.stdout and "items" in result.stdout
     assert app.log_text() == before
     assert_no_secret(tmp_path, result)
+
+
+def test_bad_input_is_refused_by_the_argument_specs_naming_the_variable(
+        start_app: Callable[..., App], tmp_path: Path) -> None:
+    app = start_app()
+    before = app.log_text()
+    data = all_checks(app, tmp_path)
+    data["smoke_checks"][0]["json_checks"].append({"equals": 1})
+    del data["smoke_sse_checks"][0]["url"]
+    data["smoke_auth_checks"][0]["send_as"] = "cookie"
+    data["smoke_test_commands"][0]["cmd"] = "true"
+    result = run(tmp_path, data)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    for error in ("missing required arguments: jmespath found in smoke_checks -> json_checks",
+                  "missing required arguments: url found in smoke_sse_checks",
+                  "value of send_as must be one of: query, header, got: cookie found in smoke_auth_checks",
+                  "parameters are mutually exclusive: argv|cmd found in smoke_test_commands"):
+        assert error in out, error
+    assert app.log_text() == before
+    assert_no_secret(tmp_path, result)
