@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import http_check, sse
@@ -37,9 +38,12 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        if args["events"] < 0 or args["deadline"] <= 0:
+            raise AnsibleActionFail("liftoff.release.sse_check: events must be 0 or more and deadline above 0 "
+                                    f"(got events={args['events']}, deadline={args['deadline']})")
         secrets = task_secrets(task_vars, self._templar) | http_check.header_secrets(args["headers"])
         started = utc_now()
-        stream = read_stream(args["url"], events=max(args["events"], 1), deadline=args["deadline"],
+        stream = read_stream(args["url"], events=args["events"], deadline=args["deadline"],
                              headers=args["headers"])
         failures = sse.judge_stream(stream, events=args["events"], expect_status=args["status"],
                                     event_names=args["event_names"], first_event_max_ms=args["first_event_max_ms"],

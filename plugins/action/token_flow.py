@@ -54,6 +54,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        if self._task.check_mode:
+            result.update(changed=False, skipped=True, passed=None,
+                          msg="check mode: issuing a token is a POST that changes the target; not sent")
+            return result
         secrets = task_secrets(task_vars, self._templar) | {args["principal_token"]}
         spec = token_flow.FlowSpec(**{k: v for k, v in args.items() if k != "evidence"})
         started = utc_now()

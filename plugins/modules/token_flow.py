@@ -34,7 +34,8 @@ attributes:
   check_mode:
     support: none
     details:
-      - Issuing a token is a POST; the smoke role records the plan instead in check mode.
+      - Sends nothing in check mode (issuing a token is a POST); the task is skipped and the smoke
+        role records the plan instead.
 options:
   issue_url:
     description: Where a token is issued.
