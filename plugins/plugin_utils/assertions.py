@@ -27,7 +27,7 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from ansible_collections.liftoff.release.plugins.plugin_utils.redact import is_secret_name
+from ansible_collections.liftoff.release.plugins.plugin_utils.redact import is_secret_name, redact
 
 JSON_TESTS = ("equals", "not_equals", "min", "max", "contains", "matches", "exists")
 HEADER_TESTS = ("equals", "contains", "matches", "present")
@@ -102,7 +102,7 @@ def _regex_error(at: str, pattern: Any) -> list[str]:
 def _shown(value: Any, secret: bool) -> str:
     if secret:
         return "(hidden)"
-    text = repr(value)
+    text = repr(redact(value))  # values under secret-named keys inside a found object
     return text if len(text) <= 120 else text[:117] + "..."
 
 
@@ -158,7 +158,7 @@ def _contains(actual: Any, needle: Any) -> bool:
     if isinstance(actual, list):
         return any(_equal(element, needle) for element in actual)
     if isinstance(actual, Mapping):
-        return needle in actual
+        return isinstance(needle, str) and needle in actual
     return False
 
 
