@@ -242,22 +242,51 @@ def test_a_smoke_failure_after_the_cdn_phase_puts_the_previous_assets_back(
     assert_no_aws_secret(local_env, out(result))
 
 
+def test_check_mode_plans_the_upload_and_changes_nothing(
+        local_env: LocalEnv, moto: MotoServer, distribution: str, tmp_path: Path) -> None:
+    before = site(moto), invalidations(moto, distribution)
+    build = write_build(tmp_path / "dist", {**BUILD_1, "index.html": "<h1>v3</h1>", "assets/app.v3.js": "v3"})
+    result = local_env.playbook("cdn.yml", "--check", *cdn_vars(moto, distribution, build), version="v3",
+                                extra_env=aws_env(moto))
+    assert result.returncode == 0, out(result)[-3000:]
+    assert (site(moto), invalidations(moto, distribution)) == before
+    record = latest_record(local_env)
+    plan = evidence(record, "cdn.upload")
+    assert plan["status"] == "skip" and plan["actual"].startswith("plan: would upload 2 objects")
+    assert "/index.html" in plan["actual"]
+    assert evidence(record, "cdn.plan")["details"]["new"] == ["assets/app.v3.js"]
+    assert not [i for i in record["evidence"] if i["id"] in ("cdn.change", "cdn.backup", "cdn.invalidation")]
+
+
+def test_liftoff_skip_phases_skips_a_configured_cdn(
+        local_env: LocalEnv, moto: MotoServer, distribution: str, tmp_path: Path) -> None:
+    before = site(moto), invalidations(moto, distribution)
+    build = write_build(tmp_path / "dist", {"index.html": "<h1>v4</h1>"})
+    result = local_env.playbook("cdn.yml", *cdn_vars(moto, distribution, build), "-e",
+                                json.dumps({"liftoff_skip_phases": ["cdn"]}), version="v4", extra_env=aws_env(moto))
+    assert result.returncode == 0, out(result)[-3000:]
+    assert (site(moto), invalidations(moto, distribution)) == before
+    phase = evidence(latest_record(local_env), "cdn.phase")
+    assert phase["status"] == "skip" and "liftoff_skip_phases lists it" in phase["actual"]
+
+
 @pytest.mark.parametrize(("bad", "needle"), [
-    ({"cdn_cache_control": [{"value": "no-cache"}]}, "cdn_cache_control"),
-    ({"cdn_invalidation_timeout": -5}, "cdn_invalidation_timeout must be"),
+    ({"cdn_cache_control": [{"value": "no-cache"}]}, "missing required arguments: pattern found in cdn_cache_control"),
+    ({"cdn_invalidation_timeout": -5}, "cdn_invalidation_timeout must be a number of seconds (0: do not wait) at least 0; got -5"),
     ({"cdn_invalidation_max_wildcards": 40}, "cdn_invalidation_max_wildcards must be"),
 ])
 def test_bad_cdn_input_fails_in_preflight_before_any_change(
         local_env: LocalEnv, moto: MotoServer, distribution: str, tmp_path: Path, bad: dict[str, Any],
         needle: str) -> None:
-    before = site(moto), invalidations(moto, distribution), served_version(local_env)
+    # preflight's validation runs before the run starts (playbooks/run_start.yml): bad input starts no run
+    before = site(moto), invalidations(moto, distribution), served_version(local_env), len(runs(local_env))
     build = write_build(tmp_path / "dist", {"index.html": "<h1>v9</h1>"})
     result = local_env.playbook("deploy.yml", *cdn_vars(moto, distribution, build, **bad), version="v2",
                                 extra_env=aws_env(moto))
     assert result.returncode != 0
-    record = latest_record(local_env)
-    assert record["outcome"] == "failed" and record["failed_phase"] == "preflight", record["reason"]
-    assert needle in record["reason"], record["reason"]
-    assert evidence(record, "cdn.phase")["status"] == "skip"
-    assert (site(moto), invalidations(moto, distribution), served_version(local_env)) == before
+    assert needle in out(result), out(result)[-3000:]
+    assert "TASK [Validate the CDN settings]" in out(result)  # the preflight step that includes the cdn checks
+    after = site(moto), invalidations(moto, distribution), served_version(local_env), len(runs(local_env))
+    assert after == before
+    assert not (local_env.root / "records" / "local" / "deploy.lock").exists()
     assert_no_aws_secret(local_env, out(result))
