@@ -280,7 +280,7 @@ def failing_checks(app: App, tmp_path: Path, case: str) -> dict[str, Any]:
     if case == "suite":
         return {"smoke_test_commands": [{
             "name": "suite", "cmd": f"{sys.executable} -m pytest -q -p no:cacheprovider .",
-            "chdir": str(write_suite(tmp_path)), "min_success_ratio": 0.9,
+            "chdir": str(write_suite(tmp_path)), "min_success_ratio": 0.9, "run_on": "target",
             "environment": {"SUITE_TOKEN": SUITE_SECRET, "SUITE_FAIL": "1"}}]}
     return {"smoke_checks": [{"name": "items", "url": f"{app.url}/api/items", "retries": 0,
                               "json_checks": [{"jmespath": "length(items)", "min": 4}]}]}
