@@ -26,6 +26,7 @@ import pytest
 from conftest import REPO, evidence
 
 from tests.support.docker import DockerDaemon, DockerDaemonError, free_port
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +35,17 @@ INVENTORY = HERE / "hosts.yml"
 PROJECT = "liftoff-demo"
 
 
+# Planted secrets of the notification targets: the Slack webhook's token and the PagerDuty key.
+SLACK_TOKEN = "T0LIFTOFF/B0DEMO/s3cr3t-slack-token-4242"
+ROUTING_KEY = "pd-routing-key-0123456789abcdef"
+
+
 @dataclass
 class ComposeEnv:
     root: Path
     app_port: int
     docker: DockerDaemon
+    hooks: Receiver
 
     @property
     def project_dir(self) -> Path:
@@ -100,17 +107,33 @@ def compose_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeEnv
         docker.build_app(f"{PROJECT}:v2", "v2")
         docker.build_app(f"{PROJECT}:v3", "v3", healthy=False)
         root = tmp_path_factory.mktemp("compose-env").resolve()
-        cenv = ComposeEnv(root, free_port(), docker)
+        hooks = Receiver(fail_paths=("/down",)).start()
+        cenv = ComposeEnv(root, free_port(), docker, hooks)
         (root / "env.json").write_text(json.dumps({
             "root": str(root), "python": sys.executable, "app_port": cenv.app_port,
-            "docker_host": docker.host, "client": docker.client}), encoding="utf-8")
-        yield cenv
+            "docker_host": docker.host, "client": docker.client,
+            "notify": {"slack": hooks.url(f"/slack/services/{SLACK_TOKEN}"), "webhook": hooks.url("/hook"),
+                       "pagerduty": hooks.url("/pd/v2/enqueue"), "routing_key": ROUTING_KEY,
+                       "down": hooks.url("/down")}}), encoding="utf-8")
+        try:
+            yield cenv
+        finally:
+            hooks.stop()
     finally:
         docker.stop()
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
+
+
+def assert_no_notify_secret(cenv: ComposeEnv, result: subprocess.CompletedProcess[str]) -> None:
+    """The webhook token and the routing key never appear in the output or anything under records/."""
+    for secret in (SLACK_TOKEN, ROUTING_KEY):
+        assert secret not in result.stdout + result.stderr
+        for path in (cenv.root / "records").rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), f"{secret} leaked into {path}"
 
 
 def assert_serves(cenv: ComposeEnv, version: str) -> dict[str, Any]:
@@ -146,8 +169,20 @@ def test_first_deploy_v1(compose_env: ComposeEnv) -> None:
 
 def test_good_deploy_v2(compose_env: ComposeEnv) -> None:
     assert_serves(compose_env, "v1")
+    compose_env.hooks.clear()
     result = compose_env.deploy("v2")
     assert result.returncode == 0, output(result)[-4000:]
+    # Notifications: the audit webhook heard the start and the end; Slack (failures only for phases)
+    # the same; PagerDuty resolves; the target that is down is recorded, the deploy goes on.
+    hooks = compose_env.hooks
+    assert [b["event"] for b in hooks.bodies("/hook")] == ["start", "end"]
+    end = hooks.bodies("/hook")[-1]
+    assert (end["outcome"], end["version"], end["app"]) == ("success", "v2", "liftoff-demo")
+    assert end["record"].endswith("/record.md") and end["summary"] == "liftoff-demo v2 to local: SUCCESS"
+    assert [b["text"].split(" ", 1)[0] for b in hooks.bodies("/slack/")] == [":rocket:", ":white_check_mark:"]
+    assert [b["event_action"] for b in hooks.bodies("/pd/")] == ["resolve"]
+    assert hooks.bodies("/pd/")[0]["routing_key"] == ROUTING_KEY  # delivered to PagerDuty, shown nowhere else
+    assert_no_notify_secret(compose_env, result)
     assert_serves(compose_env, "v2")
     assert "image: liftoff-demo:v2" in (compose_env.project_dir / "compose.yml").read_text(encoding="utf-8")
     state = compose_env.state()
@@ -168,12 +203,30 @@ def test_good_deploy_v2(compose_env: ComposeEnv) -> None:
     assert [(c["service"], c["image"], c["state"]) for c in release["containers"]] == \
         [("web", f"{PROJECT}:v2", "running")]
     assert evidence(record, "smoke.phase")["status"] == "pass"
+    told = evidence(record, "record.notify.end")
+    assert told["status"] == "fail" and "down HTTP 500" in told["actual"], told
+    assert {d["name"]: d["ok"] for d in told["details"]["deliveries"]} == {
+        "ops": True, "audit": True, "on-call": True, "down": False}
 
 
 def test_unhealthy_release_is_rolled_back(compose_env: ComposeEnv) -> None:
     before = assert_serves(compose_env, "v2")
+    compose_env.hooks.clear()
     result = compose_env.deploy("v3")
     assert result.returncode != 0
+    # Slack heard the start, the failed phase, the rollback and the end; PagerDuty was paged twice
+    # (the rollback, then the rolled-back end) under one dedup key, with the record's link.
+    hooks = compose_env.hooks
+    slack = [b["text"] for b in hooks.bodies("/slack/")]
+    assert [t.split(" ", 1)[0] for t in slack] == [":rocket:", ":x:", ":rewind:", ":rewind:"], slack
+    assert "phase rollout fail" in slack[1] and "rolling back after rollout" in slack[2]
+    assert "ROLLED BACK" in slack[3] and "Record: " in slack[3]
+    pages = hooks.bodies("/pd/")
+    assert [p["event_action"] for p in pages] == ["trigger", "trigger"]
+    assert len({p["dedup_key"] for p in pages}) == 1 and pages[1]["payload"]["severity"] == "critical"
+    assert pages[1]["links"][0]["href"].endswith("/record.md")
+    assert [b["event"] for b in hooks.bodies("/hook")] == ["start", "rollback", "end"]
+    assert_no_notify_secret(compose_env, result)
     after = assert_serves(compose_env, "v2")
     assert after["Id"] != before["Id"]  # v3 replaced it, then the rollback brought v2 back
     record = compose_env.latest_record()
