@@ -97,6 +97,12 @@ def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str]
     return proc.returncode, out
 
 
+def has_lock_evidence(backend: Backend, run_id: str) -> bool:
+    """The run recorded its lock (the journal exists a moment before the item is in it)."""
+    path = backend.root / "runs" / run_id / "evidence.jsonl"
+    return path.exists() and '"preflight.lock"' in path.read_text(encoding="utf-8")
+
+
 def lock_evidence(backend: Backend, run_id: str) -> dict[str, Any]:
     items = [json.loads(line) for line in
              (backend.root / "runs" / run_id / "evidence.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -247,7 +253,7 @@ def test_renewer_holds_the_lock_while_the_run_lives_then_stops(backend: Backend)
 def test_renewer_stops_when_the_run_is_killed_and_the_lock_goes_stale(backend: Backend) -> None:
     proc = start(backend, "r-killed", "frank", hold=60, lock_ttl=3)
     try:
-        wait_until(lambda: (backend.root / "runs" / "r-killed" / "evidence.jsonl").exists(), timeout=60)
+        wait_until(lambda: has_lock_evidence(backend, "r-killed"), timeout=60)
         renewer = lock_evidence(backend, "r-killed")["details"]["renewer"]
         assert renewer["watching"] == proc.pid, "the renewer must watch the ansible-playbook process itself"
         assert "liftoff-lock-renewer" in Path(f"/proc/{renewer['pid']}/cmdline").read_text()
@@ -274,7 +280,7 @@ def test_redis_password_never_in_output_evidence_or_process_list(tmp_path: Path)
     try:
         backend = Backend("redis", tmp_path, url=server.url, key="liftoff:lock:secret-test")
         holder = start(backend, "r-secret", "alice", "-vvv", hold=4, lock_ttl=3)
-        wait_until(lambda: (tmp_path / "runs" / "r-secret" / "evidence.jsonl").exists(), timeout=60)
+        wait_until(lambda: has_lock_evidence(backend, "r-secret"), timeout=60)
         renewer = lock_evidence(backend, "r-secret")["details"]["renewer"]
         assert PLANTED not in Path(f"/proc/{renewer['pid']}/cmdline").read_text()
         assert PLANTED not in Path(f"/proc/{holder.pid}/cmdline").read_text()
