@@ -38,6 +38,7 @@ MODULE_SECONDS = {
     "test_k8s_cluster.py": 1,
     "test_readiness.py": 60,
     "test_approval.py": 40,
+    "test_smoke_suite.py": 180,
 }
 DEFAULT_SECONDS = 240
 
