@@ -25,6 +25,7 @@ MODULE_SECONDS = {
     "test_deploy.py": 400,
     "test_compose.py": 300,
     "test_data_safety.py": 300,
+    "test_cdn.py": 310,
     "test_gate_prometheus.py": 300,
     "test_lock.py": 250,
     "test_migrate_drivers.py": 200,
