@@ -319,3 +319,15 @@ def command_verdict(argv: list[str], rc: int, stdout: str, expect_rc: int, stdou
     last = stdout.strip().splitlines()[-1:] if stdout.strip() else []
     actual = "; ".join(problems) if problems else f"exit {rc}" + (f": {last[0][:200]}" if last else "")
     return verdict(not problems, target, actual, rc=rc)
+
+
+# ---- S3 --------------------------------------------------------------------------------------
+def s3_verdict(bucket: str, reachable: bool, error: str, features: dict[str, bool], require: list[str]) -> Verdict:
+    """The bucket answers (HEAD), and has each of ``require`` (versioning, encryption, lifecycle)."""
+    target = f"bucket {bucket} reachable" + (f", {', '.join(require)} on" if require else "")
+    if not reachable:
+        return verdict(False, target, f"not reachable: {error}", features=features)
+    missing = [name for name in require if not features.get(name)]
+    shown = ", ".join(f"{name} {'on' if on else 'off'}" for name, on in sorted(features.items()))
+    actual = ("reachable" + (f"; {shown}" if shown else "")) if not missing else f"{', '.join(missing)} off"
+    return verdict(not missing, target, actual, features=features)

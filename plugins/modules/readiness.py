@@ -25,6 +25,9 @@ description:
     the env file O(path) on this host. The value is never returned.
   - O(kind=config) - the file O(path) (O(format) env or json) holds O(expect) (seed 004 C(DEBUG=false),
     C(DRY_RUN=false)), and each of O(secret_keys) is set and not a placeholder.
+  - O(kind=s3) - the bucket O(bucket) answers (HEAD bucket, with this host's AWS credentials; O(endpoint_url) for
+    S3-compatible stores), and has each of O(s3_require) (versioning, default encryption, lifecycle rules; seed 004
+    "Storage Setup"). Needs boto3 on the checking host.
   - O(kind=command) - O(argv) exits O(expect_rc) and its output matches O(stdout_regex) (a version tag exists,
     an external validation script passes).
   - Why a module of its own - ansible.builtin.wait_for, uri, stat and command each cover one of these but fail
@@ -45,7 +48,7 @@ options:
     description: The check.
     type: str
     required: true
-    choices: [tcp, redis, tls, dns, disk, secret, config, command]
+    choices: [tcp, redis, tls, dns, disk, secret, config, command, s3]
   label:
     description: What the check is about, for the target text (a secret's name, say).
     type: str
@@ -137,6 +140,23 @@ options:
     description: Pattern the output must match (command).
     type: str
     default: ""
+  bucket:
+    description: Bucket name (s3).
+    type: str
+  endpoint_url:
+    description: S3 endpoint (an S3-compatible store); AWS when empty.
+    type: str
+    default: ""
+  region:
+    description: AWS region (s3); the environment's when empty.
+    type: str
+    default: ""
+  s3_require:
+    description: What the bucket must have (s3).
+    type: list
+    elements: str
+    choices: [versioning, encryption, lifecycle]
+    default: []
 """
 
 EXAMPLES = r"""
@@ -201,6 +221,7 @@ from ansible_collections.liftoff.release.plugins.module_utils._readiness import 
     redis_persistence,
     redis_verdict,
     resolve,
+    s3_verdict,
     secret_verdict,
     tls_verdict,
     verdict,
@@ -208,7 +229,7 @@ from ansible_collections.liftoff.release.plugins.module_utils._readiness import 
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "kind": {"type": "str", "required": True,
-             "choices": ["tcp", "redis", "tls", "dns", "disk", "secret", "config", "command"]},
+             "choices": ["tcp", "redis", "tls", "dns", "disk", "secret", "config", "command", "s3"]},
     "label": {"type": "str", "default": ""},
     "host": {"type": "str"},
     "port": {"type": "int"},
@@ -232,6 +253,11 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "argv": {"type": "list", "elements": "str"},
     "expect_rc": {"type": "int", "default": 0},
     "stdout_regex": {"type": "str", "default": ""},
+    "bucket": {"type": "str"},
+    "endpoint_url": {"type": "str", "default": ""},
+    "region": {"type": "str", "default": ""},
+    "s3_require": {"type": "list", "elements": "str", "choices": ["versioning", "encryption", "lifecycle"],
+                   "default": []},
 }
 REQUIRED_IF = [
     ("kind", "tcp", ("host", "port")),
@@ -241,6 +267,7 @@ REQUIRED_IF = [
     ("kind", "disk", ("path",)),
     ("kind", "config", ("path",)),
     ("kind", "command", ("argv",)),
+    ("kind", "s3", ("bucket",)),
 ]
 
 
@@ -373,6 +400,35 @@ def check_command(p: dict[str, Any]) -> Verdict:
     return command_verdict(p["argv"], proc.returncode, proc.stdout + proc.stderr, p["expect_rc"], p["stdout_regex"])
 
 
+def _s3_feature(call: Any, ok: Any) -> bool:
+    try:
+        return bool(ok(call()))
+    except Exception:  # "not configured" answers as an error (NoSuchLifecycleConfiguration, ...)
+        return False
+
+
+def check_s3(p: dict[str, Any]) -> Verdict:
+    try:
+        import boto3  # only here: the other checks need nothing beyond the standard library
+    except ImportError:
+        return verdict(False, f"bucket {p['bucket']} reachable", "boto3 is not installed on the checking host")
+    client = boto3.client("s3", endpoint_url=p["endpoint_url"] or None, region_name=p["region"] or None)
+    try:
+        client.head_bucket(Bucket=p["bucket"])
+    except Exception as exc:  # botocore errors: no credentials, 403, 404, endpoint down
+        return s3_verdict(p["bucket"], False, str(exc)[:300], {}, p["s3_require"])
+    bucket = p["bucket"]
+    features = {
+        "versioning": _s3_feature(lambda: client.get_bucket_versioning(Bucket=bucket),
+                                  lambda r: r.get("Status") == "Enabled"),
+        "encryption": _s3_feature(lambda: client.get_bucket_encryption(Bucket=bucket),
+                                  lambda r: r.get("ServerSideEncryptionConfiguration", {}).get("Rules")),
+        "lifecycle": _s3_feature(lambda: client.get_bucket_lifecycle_configuration(Bucket=bucket),
+                                 lambda r: r.get("Rules")),
+    }
+    return s3_verdict(bucket, True, "", features, p["s3_require"])
+
+
 CHECKS = {
     "tcp": check_tcp,
     "redis": check_redis,
@@ -382,6 +438,7 @@ CHECKS = {
     "secret": check_secret,
     "config": check_config,
     "command": check_command,
+    "s3": check_s3,
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-KINDS = ("http", "tcp", "redis", "tls", "dns", "disk", "secret", "config", "command")
+KINDS = ("http", "tcp", "redis", "tls", "dns", "disk", "secret", "config", "command", "s3")
 NEEDS: dict[str, tuple[str, ...]] = {
     "http": ("url",),
     "tcp": ("host", "port"),
@@ -16,6 +16,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "disk": ("path",),
     "config": ("path",),
     "command": ("argv",),
+    "s3": ("bucket",),
 }
 NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 # Options that would hold a secret's value: a check names the variable that holds it instead.

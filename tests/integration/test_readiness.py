@@ -1,5 +1,5 @@
 """Preflight readiness checks against real things: a TLS server with short-lived self-signed
-certificates, a throwaway Redis with a password, a plain HTTP server, this machine's resolver
+certificates, a throwaway Redis with a password, a moto S3 server, a plain HTTP server, this machine's resolver
 and disk, env and JSON config files, commands. Real ansible-playbook runs of the preflight
 role's `readiness` entry point (tests/integration/playbooks/readiness.yml); the assertions read
 the evidence journal. Planted secrets (a JWT secret, the Redis password) never appear in the
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from conftest import REPO
 
+from tests.support.moto import MotoServer
 from tests.support.pg import free_port
 from tests.support.redis import RedisServer
 
@@ -63,6 +64,7 @@ class World:
     http: int
     cert_ok: Path
     closed_port: int
+    moto: MotoServer
 
     def run(self, checks: list[dict[str, Any]], *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
         run_dir = self.root / f"run-{secrets.token_hex(3)}"
@@ -73,7 +75,7 @@ class World:
             "redis_password": self.redis_password, "redis_wrong_password": "not-the-password",
         }), encoding="utf-8")
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+                   PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}", **self.moto.aws_environ())
         result = subprocess.run(
             [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(PLAYBOOK), "-i", "localhost,", "-c", "local",
              "-e", f"ansible_python_interpreter={REPO / '.venv' / 'bin' / 'python'}", "-e", f"@{run_dir / 'vars.json'}",
@@ -92,8 +94,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("readiness").resolve()
     password = "redis-" + secrets.token_hex(10)
     redis = RedisServer.start(root / "redis", password=password)
+    moto = MotoServer(root / "moto").start()
     servers: list[http.server.ThreadingHTTPServer] = []
     try:
+        s3 = moto.s3()
+        for bucket in ("backups", "plain"):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket="backups", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_encryption(Bucket="backups", ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
         www = root / "www"
         www.mkdir()
         (www / "health").write_text('{"status": "ok"}', encoding="utf-8")
@@ -113,11 +122,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             f"DEBUG=false\nDRY_RUN=false\nUSE_MOCK_SERVICES=false\nJWT_SECRET={'a1' * 20}\n", encoding="utf-8")
         yield World(root=root, redis=redis, redis_password=password, jwt_secret="jwt-" + secrets.token_hex(20),
                     tls_ok=ok_port, tls_soon=soon_port, http=plain_port, cert_ok=contexts[30][1],
-                    closed_port=free_port())
+                    closed_port=free_port(), moto=moto)
     finally:
         for server in servers:
             server.shutdown()
             server.server_close()
+        moto.stop()
         redis.stop()
 
 
@@ -153,6 +163,11 @@ def test_every_check_records_its_verdict(world: World) -> None:
          "expect": {"DEBUG": False, "DRY_RUN": False, "USE_MOCK_SERVICES": False}, **soft},
         {"name": "config_good", "kind": "config", "path": str(world.root / "env.good"),
          "expect": {"DEBUG": False, "DRY_RUN": False}, "secret_keys": ["JWT_SECRET"], "min_length": 32},
+        {"name": "s3_backups", "kind": "s3", "bucket": "backups", "endpoint_url": world.moto.url,
+         "s3_require": ["versioning", "encryption"]},
+        {"name": "s3_plain", "kind": "s3", "bucket": "plain", "endpoint_url": world.moto.url,
+         "s3_require": ["encryption"], **soft},
+        {"name": "s3_missing", "kind": "s3", "bucket": "no-such-bucket", "endpoint_url": world.moto.url, **soft},
         {"name": "tests_pass", "kind": "command", "on": "controller", "argv": ["sh", "-c", "echo 5/5 passed"],
          "stdout_regex": r"\b5/5\b"},
         {"name": "tests_short", "kind": "command", "on": "controller", "argv": ["sh", "-c", "echo 4/5 passed; exit 1"],
@@ -164,7 +179,10 @@ def test_every_check_records_its_verdict(world: World) -> None:
     assert sorted(found) == sorted(c["name"] for c in checks)
     status = {name: item["status"] for name, item in found.items()}
     assert {n for n, s in status.items() if s == "pass"} == {
-        "api_health", "tls_ok", "redis", "dns_localhost", "disk", "jwt", "config_good", "tests_pass"}, status
+        "api_health", "tls_ok", "redis", "dns_localhost", "disk", "jwt", "config_good", "tests_pass", "s3_backups"}, status
+    assert found["s3_backups"]["actual"] == "reachable; encryption on, lifecycle off, versioning on"
+    assert found["s3_plain"]["actual"] == "encryption off"
+    assert found["s3_missing"]["actual"].startswith("not reachable: ") and "404" in found["s3_missing"]["actual"]
     assert "days left" in found["tls_ok"]["actual"] and found["tls_ok"]["details"]["days_left"] > 29
     assert found["tls_soon"]["details"]["days_left"] < 3.1 and "days left" in found["tls_soon"]["actual"]
     assert "certificate verify failed" in found["tls_untrusted"]["actual"]

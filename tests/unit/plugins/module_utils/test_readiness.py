@@ -22,6 +22,7 @@ from ansible_collections.liftoff.release.plugins.module_utils._readiness import 
     redis_command,
     redis_persistence,
     redis_verdict,
+    s3_verdict,
     secret_problems,
     secret_verdict,
     tls_verdict,
@@ -151,3 +152,13 @@ def test_command_verdict() -> None:
     assert ok.status == "pass" and ok.actual == "exit 0: abc\trefs/tags/v2"
     bad = command_verdict(["validate"], 2, "4/5 passed", 0, r"5/5")
     assert bad.status == "fail" and bad.actual == "exit 2 (expected 0); output does not match '5/5'"
+
+
+def test_s3_verdict() -> None:
+    on = {"versioning": True, "encryption": True, "lifecycle": False}
+    assert s3_verdict("backups", True, "", on, ["versioning", "encryption"]).actual == (
+        "reachable; encryption on, lifecycle off, versioning on")
+    missing = s3_verdict("backups", True, "", on, ["lifecycle"])
+    assert missing.status == "fail" and missing.actual == "lifecycle off"
+    down = s3_verdict("backups", False, "An error occurred (404) when calling the HeadBucket operation", {}, [])
+    assert down.status == "fail" and down.actual.startswith("not reachable: An error occurred (404)")

@@ -29,7 +29,7 @@ def test_each_problem_names_the_item() -> None:
         "got 'Bad Name'",
         "preflight_checks[1] (tcp) needs port",
         "preflight_checks[2].name 'db' is used twice",
-        "preflight_checks[3].kind must be one of http, tcp, redis, tls, dns, disk, secret, config, command, got 'ftp'",
+        "preflight_checks[3].kind must be one of http, tcp, redis, tls, dns, disk, secret, config, command, s3, got 'ftp'",
         "preflight_checks[4].password: a check never holds a secret; name the variable that holds it (password_var)",
         "preflight_checks[5] (secret) needs var (the variable holding the secret) or key and path (an env file)",
         "preflight_checks[6].on must be target or controller, got 'elsewhere'",
