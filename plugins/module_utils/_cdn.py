@@ -43,7 +43,7 @@ def content_type_for(rel_path: str) -> str:
     ext = posixpath.splitext(rel_path)[1].lower()
     if ext in EXTRA_TYPES:
         return EXTRA_TYPES[ext]
-    guessed, _ = mimetypes.guess_type(rel_path, strict=False)
+    guessed = mimetypes.guess_type(rel_path, strict=False)[0]
     return guessed or "application/octet-stream"
 
 

@@ -122,15 +122,41 @@ plan:
   returned: state=plan
   type: dict
   contains:
-    upload: {description: Files to put (key, rel, md5, bytes, cache_control, content_type, existed)., type: list, elements: dict}
-    new: {description: Keys not yet in the bucket., type: list, elements: str}
-    changed: {description: Keys whose content differs., type: list, elements: str}
-    unchanged: {description: Keys already holding the file., type: list, elements: str}
-    delete: {description: Keys to delete (O(delete))., type: list, elements: str}
-    kept: {description: Keys not in the build, left in the bucket., type: list, elements: str}
-    previous: {description: Keys the upload overwrites or deletes (what a rollback must put back)., type: list, elements: str}
-    upload_bytes: {description: Bytes to upload., type: int}
-    site_keys: {description: Every key of the site before the deploy., type: list, elements: str}
+    upload:
+      description: Files to put, each with key, rel, md5, bytes, cache_control, content_type and existed.
+      type: list
+      elements: dict
+    new:
+      description: Keys not yet in the bucket.
+      type: list
+      elements: str
+    changed:
+      description: Keys whose content differs.
+      type: list
+      elements: str
+    unchanged:
+      description: Keys already holding the file.
+      type: list
+      elements: str
+    delete:
+      description: Keys to delete (O(delete)).
+      type: list
+      elements: str
+    kept:
+      description: Keys not in the build that stay in the bucket.
+      type: list
+      elements: str
+    previous:
+      description: Keys the upload overwrites or deletes, that is what a rollback must put back.
+      type: list
+      elements: str
+    upload_bytes:
+      description: Bytes to upload.
+      type: int
+    site_keys:
+      description: Every key of the site before the deploy.
+      type: list
+      elements: str
 copied:
   description: Keys copied (O(state=backup), O(state=restore)).
   returned: state=backup or state=restore
