@@ -44,6 +44,7 @@ options:
     description: The phase the delivery evidence belongs to.
     type: str
     required: true
+    choices: [run, preflight, backup, migrate, rollout, cdn, smoke, verify, rollback, record]
   timeout:
     description: Seconds per request.
     type: float
@@ -72,9 +73,11 @@ deliveries:
   returned: always
   type: list
   elements: dict
+  sample: [{name: ops, type: slack, ok: true, status: 200, ms: 41.2, attempts: 1, error: ""}]
 failed_targets:
   description: Names of the targets that could not be told.
   returned: always
   type: list
   elements: str
+  sample: [on-call]
 """
