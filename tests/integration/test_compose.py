@@ -281,6 +281,15 @@ def test_bad_input_names_the_variable_and_changes_nothing(compose_env: ComposeEn
     record = compose_env.latest_record()
     assert record["outcome"] == "failed" and record["failed_phase"] == "preflight"
     assert evidence(record, "rollout.phase")["status"] == "skip"
+    # A notification target without its URL: refused before the run starts (so before the lock and
+    # the first notification), naming the item; nobody is told anything.
+    compose_env.hooks.clear()
+    runs_before = len(compose_env.runs())
+    result = compose_env.deploy("v2", "-e", json.dumps({"notify_targets": [{"name": "ops", "type": "slack"}]}))
+    assert result.returncode != 0
+    assert "notify_targets[0] (slack) needs url, an http(s) URL (the incoming webhook)" in output(result)
+    assert len(compose_env.runs()) == runs_before and compose_env.hooks.received == []
+    assert not (compose_env.root / "records" / "local" / "deploy.lock").exists()
     # The database check asked for without the database's inputs: refused, naming them.
     result = compose_env.deploy("v2", "-e", "preflight_db_check=true")
     assert result.returncode != 0
