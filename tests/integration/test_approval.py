@@ -11,6 +11,7 @@ import os
 import pty
 import secrets
 import select
+import signal
 import subprocess
 import termios
 import time
@@ -62,10 +63,15 @@ def run_at_a_terminal(tmp_path: Path, variables: dict[str, Any], typed: list[str
                             stderr=terminal, start_new_session=True,
                             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
     os.close(terminal)
-    output, deadline, answers = b"", time.monotonic() + 180, list(typed)
+    # Ansible's pause shows the prompt, then flushes the terminal's input and reads: an answer typed
+    # in between is lost. So each answer is typed once the output has been quiet for a second, and
+    # typed again when nothing (no echo) came back within 5 s.
+    output, deadline, accepted = b"", time.monotonic() + 240, 0
+    quiet_since, sent_at, size_at_send = time.monotonic(), 0.0, -1
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.5)
+            ready, _, _ = select.select([controller], [], [], 0.25)
+            now = time.monotonic()
             if ready:
                 try:
                     chunk = os.read(controller, 4096)
@@ -74,14 +80,21 @@ def run_at_a_terminal(tmp_path: Path, variables: dict[str, Any], typed: list[str
                 if not chunk:
                     break
                 output += chunk
-                if answers and output.count(b"nothing refuses") > len(typed) - len(answers):
-                    os.write(controller, answers.pop(0).encode() + b"\r")
+                quiet_since = now
             elif proc.poll() is not None:
                 break
+            if size_at_send >= 0 and len(output) > size_at_send:
+                accepted, size_at_send = accepted + 1, -1  # echoed: this answer was read
+            prompts = output.count(b"nothing refuses")
+            waiting = accepted < len(typed) and prompts > accepted and now - quiet_since >= 1.0
+            if waiting and (size_at_send < 0 or now - sent_at >= 5.0):
+                os.write(controller, typed[accepted].encode() + b"\r")
+                sent_at, size_at_send = now, len(output)
         rc = proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: ansible-playbook and its workers
+            proc.wait(timeout=30)
         os.close(controller)
     return rc, output.decode(errors="replace"), _journal(run_dir)
 
