@@ -9,8 +9,13 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import assertions, http_check
-from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import inventory_host, record, task_secrets
-from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import PHASES, Evidence, utc_now
+from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import (
+    EVIDENCE_OPTION,
+    inventory_host,
+    record,
+    task_secrets,
+)
+from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import Evidence, utc_now
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact import redact, redact_text
 
 
@@ -31,11 +36,7 @@ class ActionModule(ActionBase):
         "timeout": {"type": "float", "default": 5.0},
         "retries": {"type": "int", "default": 0},
         "delay": {"type": "float", "default": 1.0},
-        "evidence": {"type": "dict", "options": {
-            "id": {"type": "str", "required": True},
-            "phase": {"type": "str", "required": True, "choices": list(PHASES)},
-            "title": {"type": "str", "required": True},
-        }},
+        "evidence": EVIDENCE_OPTION,
     }
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -9,8 +9,13 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import http_check, sse
-from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import inventory_host, record, task_secrets
-from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import PHASES, Evidence, utc_now
+from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import (
+    EVIDENCE_OPTION,
+    inventory_host,
+    record,
+    task_secrets,
+)
+from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import Evidence, utc_now
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact import redact, redact_text
 from ansible_collections.liftoff.release.plugins.plugin_utils.sse_client import read_stream
 
@@ -27,11 +32,7 @@ class ActionModule(ActionBase):
         "status": {"type": "list", "elements": "int", "default": [200]},
         "event_names": {"type": "list", "elements": "str", "default": []},
         "first_event_max_ms": {"type": "float"},
-        "evidence": {"type": "dict", "options": {
-            "id": {"type": "str", "required": True},
-            "phase": {"type": "str", "required": True, "choices": list(PHASES)},
-            "title": {"type": "str", "required": True},
-        }},
+        "evidence": EVIDENCE_OPTION,
     }
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:

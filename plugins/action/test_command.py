@@ -11,8 +11,13 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import runner_summary
-from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import inventory_host, record, task_secrets
-from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import PHASES, Evidence, utc_now
+from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import (
+    EVIDENCE_OPTION,
+    inventory_host,
+    record,
+    task_secrets,
+)
+from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import Evidence, utc_now
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact import redact, redact_text
 
 TAIL_LINES = 15
@@ -30,11 +35,7 @@ class ActionModule(ActionBase):
         "regex": {"type": "str"},
         "min_success_ratio": {"type": "float", "default": 1.0},
         "min_ran": {"type": "int", "default": 1},
-        "evidence": {"type": "dict", "options": {
-            "id": {"type": "str", "required": True},
-            "phase": {"type": "str", "required": True, "choices": list(PHASES)},
-            "title": {"type": "str", "required": True},
-        }},
+        "evidence": EVIDENCE_OPTION,
     }
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -8,8 +8,13 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import http_check, token_flow
-from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import inventory_host, record, task_secrets
-from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import PHASES, Evidence, utc_now
+from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import (
+    EVIDENCE_OPTION,
+    inventory_host,
+    record,
+    task_secrets,
+)
+from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import Evidence, utc_now
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact import redact, redact_text
 from ansible_collections.liftoff.release.plugins.plugin_utils.sse_client import probe
 
@@ -43,11 +48,7 @@ class ActionModule(ActionBase):
         "expiry_wait_max": {"type": "float", "default": 120.0},
         "check_principal": {"type": "bool", "default": True},
         "timeout": {"type": "float", "default": 5.0},
-        "evidence": {"type": "dict", "options": {
-            "id": {"type": "str", "required": True},
-            "phase": {"type": "str", "required": True, "choices": list(PHASES)},
-            "title": {"type": "str", "required": True},
-        }},
+        "evidence": EVIDENCE_OPTION,
     }
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:

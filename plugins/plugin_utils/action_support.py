@@ -10,8 +10,16 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 
-from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import Evidence, EvidenceJournal
+from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import PHASES, Evidence, EvidenceJournal
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact import is_secret_name, secret_values_from
+
+# The `evidence` option of the check actions (http_check, sse_check, token_flow, test_command):
+# record the check in the run's journal under this id, phase and title.
+EVIDENCE_OPTION: dict[str, Any] = {"type": "dict", "options": {
+    "id": {"type": "str", "required": True},
+    "phase": {"type": "str", "required": True, "choices": list(PHASES)},
+    "title": {"type": "str", "required": True},
+}}
 
 _SKIP_VARS = frozenset({"hostvars", "vars", "groups", "group_names", "ansible_facts", "omit", "environment",
                         "playbook_dir", "inventory_dir", "role_path", "ansible_play_hosts", "ansible_play_batch",
