@@ -83,6 +83,11 @@ def latest_record(env: LocalEnv) -> dict[str, Any]:
     return json.loads((runs(env)[-1] / "record.json").read_text(encoding="utf-8"))
 
 
+def evidence_all(record: dict[str, Any], ident: str) -> list[dict[str, Any]]:
+    """Every evidence item with this id, in journal order (none is an empty list)."""
+    return [i for i in record["evidence"] if i["id"] == ident]
+
+
 def evidence(record: dict[str, Any], ident: str) -> dict[str, Any]:
     matches = [i for i in record["evidence"] if i["id"] == ident]
     assert matches, f"no evidence {ident!r} in the record; ids: {[i['id'] for i in record['evidence']]}"

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import evidence, evidence_all
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "examples" / "app"))
@@ -177,16 +178,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         pg.stop()
 
 
-def _evidence(record: dict[str, Any], ident: str) -> list[dict[str, Any]]:
-    return [i for i in record["evidence"] if i["id"] == ident]
-
-
-def _one(record: dict[str, Any], ident: str) -> dict[str, Any]:
-    found = _evidence(record, ident)
-    assert found, f"no evidence {ident!r}; ids: {sorted({i['id'] for i in record['evidence']})}"
-    return found[-1]
-
-
 def _out(result: subprocess.CompletedProcess[str]) -> str:
     return (result.stdout + result.stderr)[-4000:]
 
@@ -198,7 +189,7 @@ def test_first_deploy_reaches_every_host(fleet: Fleet) -> None:
     record = fleet.latest_record()
     assert record["outcome"] == "success"
     # The steps are [10, 50, 100] of 3 hosts: one host per batch.
-    assert [_one(record, f"rollout.batch_{s}")["details"]["hosts"] for s in ("10", "50", "100")] == [
+    assert [evidence(record, f"rollout.batch_{s}")["details"]["hosts"] for s in ("10", "50", "100")] == [
         ["h1"], ["h2"], ["h3"]]
 
 
@@ -211,15 +202,15 @@ def test_canary_passes_every_step(fleet: Fleet) -> None:
     record = fleet.latest_record()
     assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
     # The gate after each batch but the last, on the hosts upgraded so far; verify gates the whole fleet.
-    step10, step50 = _one(record, "rollout.step_10.verdict"), _one(record, "rollout.step_50.verdict")
+    step10, step50 = evidence(record, "rollout.step_10.verdict"), evidence(record, "rollout.step_50.verdict")
     assert step10["actual"] == step50["actual"] == "PROCEED"
-    assert not _evidence(record, "rollout.step_100.verdict")
-    assert _one(record, "verify.verdict")["actual"] == "PROCEED"
+    assert not evidence_all(record, "rollout.step_100.verdict")
+    assert evidence(record, "verify.verdict")["actual"] == "PROCEED"
     # Each step's gate loaded and read only the upgraded hosts.
-    metric10 = _one(record, "rollout.step_10.metric.error_ratio")["details"]
+    metric10 = evidence(record, "rollout.step_10.metric.error_ratio")["details"]
     assert metric10["samples"], metric10
     assert step10["started"] < step50["started"]
-    fleet_map = _one(record, "rollout.fleet")
+    fleet_map = evidence(record, "rollout.fleet")
     assert fleet_map["status"] == "pass"
     assert fleet_map["details"]["hosts"] == {"h1": "v2", "h2": "v2", "h3": "v2"}
     for host in ("h1", "h2", "h3"):
@@ -236,25 +227,25 @@ def test_second_batch_breach_rolls_back_every_upgraded_host(fleet: Fleet) -> Non
     record = fleet.latest_record()
     assert record["outcome"] == "rolled_back", (record["failed_phase"], record["reason"])
     assert record["failed_phase"] == "rollout"
-    assert _one(record, "rollout.step_10.verdict")["actual"] == "PROCEED"
-    breach = _one(record, "rollout.step_50.verdict")
+    assert evidence(record, "rollout.step_10.verdict")["actual"] == "PROCEED"
+    breach = evidence(record, "rollout.step_50.verdict")
     assert breach["actual"] == "ROLLBACK" and breach["status"] == "fail"
     # The third batch never started: h3 was not touched.
-    assert not _evidence(record, "rollout.batch_100")
+    assert not evidence_all(record, "rollout.batch_100")
     changes = [c for c in record.get("changes", []) if c["id"] == "rollout.change"] or [
         i for i in record["evidence"] if i["id"] == "rollout.change"]
     assert sorted(c["host"] for c in changes) == ["h1", "h2"]
     assert "v3" not in json.dumps(fleet.history("h3")["history"])
     # Both upgraded batches were put back, not just the last one.
-    undone = sorted(i["host"] for i in _evidence(record, "rollback.undo_app") if i["status"] == "pass")
+    undone = sorted(i["host"] for i in evidence_all(record, "rollback.undo_app") if i["status"] == "pass")
     assert undone == ["h1", "h2"]
     for host in ("h1", "h2"):
         history = fleet.history(host)
         assert history["current"] == "v2" and "v3" in history["rolled_back"]
     # The record says which host runs what: at the stop (split) and after the rollback (whole).
-    at_stop = _one(record, "rollout.fleet")
+    at_stop = evidence(record, "rollout.fleet")
     assert at_stop["details"]["hosts"] == {"h1": "v3", "h2": "v3", "h3": "v2"} and at_stop["details"]["split"]
-    after = _one(record, "rollback.fleet")
+    after = evidence(record, "rollback.fleet")
     assert after["details"]["hosts"] == {"h1": "v2", "h2": "v2", "h3": "v2"} and not after["details"]["split"]
     print(f"\n3-host canary v2 -> v3, breach at step 50, rollback of h1 and h2: {TIMINGS['breach']:.1f} s")
     rollback = [i for i in record["evidence"] if i["id"] == "rollback.phase"]
@@ -271,12 +262,12 @@ def test_tolerated_failure_leaves_a_recorded_split(fleet: Fleet) -> None:
     assert fleet.served() == {"h1": "v2b", "h2": "v2", "h3": "v2b"}
     record = fleet.latest_record()
     assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
-    batch = _one(record, "rollout.batch_100")
+    batch = evidence(record, "rollout.batch_100")
     assert batch["status"] == "info" and batch["details"]["outcome"]["failed"] == ["h2"]
     assert not batch["details"]["outcome"]["stop"]
-    failed = _one(record, "rollout.host_failed")
+    failed = evidence(record, "rollout.host_failed")
     assert failed["host"] == "h2" and failed["status"] == "fail" and "v2b" in failed["actual"]
-    split = _one(record, "rollout.fleet")
+    split = evidence(record, "rollout.fleet")
     assert split["details"]["hosts"] == {"h1": "v2b", "h2": "v2", "h3": "v2b"}
     assert split["details"]["split"] is True and split["details"]["off_target"] == ["h2"]
     assert fleet.history("h2")["current"] == "v2"
@@ -295,16 +286,16 @@ def test_host_failing_after_the_switch_is_put_back_at_once(fleet: Fleet) -> None
     assert [(h["action"], h["version"]) for h in history["history"][-2:]] == [("deploy", "v4"), ("rollback", "v2")]
     record = fleet.latest_record()
     assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
-    failed = _one(record, "rollout.host_failed")
+    failed = evidence(record, "rollout.host_failed")
     assert failed["host"] == "h2" and failed["details"]["step"] == "100"
     # Why, in words: the workers' state and the release's own error from their log.
     assert "release v4 does not start: 0 of 2 worker(s)" in failed["actual"], failed["actual"]
     assert "cannot start here: LIFTOFF_DEMO_FAULTY is set" in failed["actual"], failed["actual"]
-    restored = _one(record, "rollout.host_restored")
+    restored = evidence(record, "rollout.host_restored")
     assert restored["host"] == "h2" and restored["status"] == "pass" and restored["target"] == "v2 serving"
     # The restore undoes h2's own change, and no other: the rollback phase did not run.
     change = [i for i in record["evidence"] if i["id"] == "rollout.change" and i["host"] == "h2"][-1]
     assert restored["details"]["undoes"] == f"{change['id']}#{change['seq']}"
-    assert _one(record, "rollback.phase")["status"] == "skip"
-    split = _one(record, "rollout.fleet")
+    assert evidence(record, "rollback.phase")["status"] == "skip"
+    split = evidence(record, "rollout.fleet")
     assert split["details"]["hosts"] == {"h1": "v4", "h2": "v2", "h3": "v4"} and split["details"]["split"] is True

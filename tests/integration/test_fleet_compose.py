@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import evidence, evidence_all
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -148,16 +149,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeFleet]:
             ssh.stop()
 
 
-def _evidence(record: dict[str, Any], ident: str) -> list[dict[str, Any]]:
-    return [i for i in record["evidence"] if i["id"] == ident]
-
-
-def _one(record: dict[str, Any], ident: str) -> dict[str, Any]:
-    found = _evidence(record, ident)
-    assert found, f"no evidence {ident!r}; ids: {sorted({i['id'] for i in record['evidence']})}"
-    return found[-1]
-
-
 def _out(result: subprocess.CompletedProcess[str]) -> str:
     return (result.stdout + result.stderr)[-4000:]
 
@@ -169,7 +160,7 @@ def test_first_deploy_reaches_every_host(fleet: ComposeFleet) -> None:
     assert fleet.images() == {h: [f"{PROJECT}:v1"] for h in ("h1", "h2", "h3")}
     record = fleet.latest_record()
     assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
-    assert [_one(record, f"rollout.batch_{s}")["details"]["hosts"] for s in ("10", "50", "100")] == [
+    assert [evidence(record, f"rollout.batch_{s}")["details"]["hosts"] for s in ("10", "50", "100")] == [
         ["h1"], ["h2"], ["h3"]]
 
 
@@ -183,10 +174,10 @@ def test_steps_pass_and_every_host_serves_the_new_images(fleet: ComposeFleet) ->
     record = fleet.latest_record()
     assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
     # Each host records its own switch, with the images it now runs.
-    changes = {c["host"]: c["details"] for c in _evidence(record, "rollout.change")}
+    changes = {c["host"]: c["details"] for c in evidence_all(record, "rollout.change")}
     assert sorted(changes) == ["h1", "h2", "h3"]
     assert all(c["images"] == {"web": f"{PROJECT}:v2"} and c["undo"]["previous"] == "v1" for c in changes.values())
-    assert _one(record, "rollout.fleet")["details"]["hosts"] == {"h1": "v2", "h2": "v2", "h3": "v2"}
+    assert evidence(record, "rollout.fleet")["details"]["hosts"] == {"h1": "v2", "h2": "v2", "h3": "v2"}
     for host in ("h1", "h2", "h3"):
         state = fleet.state(host)
         assert (state["current"], state["previous"]) == ("v2", "v1")
@@ -206,19 +197,19 @@ def test_unhealthy_second_batch_rolls_back_every_upgraded_host(fleet: ComposeFle
     assert record["failed_phase"] == "rollout"
     # The run's reason is h2's own health failure.
     assert "h2" in record["reason"] and "is unhealthy" in record["reason"], record["reason"]
-    assert _one(record, "rollout.batch_10")["status"] == "pass"
-    stopped = _one(record, "rollout.batch_50")
+    assert evidence(record, "rollout.batch_10")["status"] == "pass"
+    stopped = evidence(record, "rollout.batch_50")
     assert stopped["status"] == "fail" and stopped["details"]["outcome"]["failed"] == ["h2"]
-    assert not _evidence(record, "rollout.batch_100")  # h3 was never touched
+    assert not evidence_all(record, "rollout.batch_100")  # h3 was never touched
     assert "v3" not in fleet.state("h3")["releases"]
-    undone = sorted(i["host"] for i in _evidence(record, "rollback.undo_app") if i["status"] == "pass")
+    undone = sorted(i["host"] for i in evidence_all(record, "rollback.undo_app") if i["status"] == "pass")
     assert undone == ["h1", "h2"]
     for host in ("h1", "h2"):
         state = fleet.state(host)
         assert state["current"] == "v2" and state["rolled_back"] == ["v3"]
-    at_stop = _one(record, "rollout.fleet")
+    at_stop = evidence(record, "rollout.fleet")
     assert at_stop["details"]["split"] and at_stop["details"]["hosts"]["h3"] == "v2"
     assert at_stop["details"]["hosts"]["h1"] == "v3"
-    after = _one(record, "rollback.fleet")
+    after = evidence(record, "rollback.fleet")
     assert after["details"]["hosts"] == {"h1": "v2", "h2": "v2", "h3": "v2"} and not after["details"]["split"]
     print(f"\n3-host compose v2 -> v3, h2 unhealthy at step 50, rollback of h1 and h2: {TIMINGS['breach']:.1f} s")
