@@ -7,9 +7,12 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from ansible_collections.liftoff.release.plugins.plugin_utils import record_facts as facts
 from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import ORDER, RunState, driving_reasons
 
-SCHEMA = "liftoff.release/record/v1"
+# v2 (additive over v1): backup, migrations, cdn, smoke, approvals, summary, rollback.why, resumed,
+# interruption and the outcome "interrupted". docs/record-schema.json is the schema; docs/record.md says what it means.
+SCHEMA = "liftoff.release/record/v2"
 BOX = {"pass": "[x]", "fail": "[ ] FAILED:", "skip": "[-]", "info": "[x]"}
 PHASE_ORDER = ("run", *ORDER, "rollback", "record")
 _NEVER = _dt.datetime.max.replace(tzinfo=_dt.UTC)
@@ -28,8 +31,11 @@ def _seconds(start: str, end: str) -> float | None:
     return round((b - a).total_seconds(), 3) if a and b else None
 
 
-def build(items: list[dict[str, Any]], state: RunState) -> dict[str, Any]:
-    """The record as a JSON-serialisable dict (schema liftoff.release/record/v1)."""
+def build(items: list[dict[str, Any]], state: RunState, targets: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record as a JSON-serialisable dict (schema liftoff.release/record/v2).
+
+    ``targets`` overrides the summary table's targets (record_facts.DEFAULT_TARGETS).
+    """
     started = items[0]["started"] if items else ""
     ended = items[-1]["ended"] if items else ""
     phases = []
@@ -47,7 +53,8 @@ def build(items: list[dict[str, Any]], state: RunState) -> dict[str, Any]:
     verdict_item = next((i for i in reversed(items) if i["id"] == "verify.verdict"), None)
     start_item: dict[str, Any] = next((i for i in items if i["id"] == "run.start"), {"details": {}})
     rollout = next((i for i in reversed(items) if i["id"] == "rollout.change"), None)
-    return {
+    stopped = next((i for i in reversed(items) if i["id"] == "run.stopped"), None)
+    document: dict[str, Any] = {
         "schema": SCHEMA,
         "run_id": state.run_id,
         "environment": state.environment,
@@ -68,10 +75,21 @@ def build(items: list[dict[str, Any]], state: RunState) -> dict[str, Any]:
         "rollback": {
             "performed": state.rollback_status in ("pass", "fail") and bool(state.changes),
             "status": state.rollback_status,
+            "why": state.reason if state.rollback_status in ("pass", "fail") and state.changes else None,
             "undone": [i for i in items if i.get("phase") == "rollback" and i["id"] != "rollback.phase"],
+            "pending": state.pending_undo if state.outcome != "success" else [],
         },
+        "interruption": (stopped or {}).get("details") or None,
+        "resumed": [i.get("started") for i in items if i["id"] == "run.resume"],
+        "backup": facts.backup(items),
+        "migrations": facts.migrations(items),
+        "cdn": facts.cdn(items),
+        "smoke": facts.smoke(items),
+        "approvals": facts.approvals(items),
         "evidence": items,
     }
+    document["summary"] = facts.summary(document, targets)
+    return document
 
 
 def _cell(value: Any) -> str:
@@ -81,13 +99,20 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+OUTCOME_TEXT = {"success": "SUCCESS", "failed": "FAILED", "rolled_back": "ROLLED BACK",
+                "rollback_failed": "ROLLBACK FAILED", "interrupted": "INTERRUPTED", "running": "INCOMPLETE"}
+STATUS_TEXT = {"pass": "pass", "fail": "**FAIL**", "n/a": "n/a", "skip": "skipped", "info": "info"}
+
+
 def markdown(record: dict[str, Any]) -> str:
-    """The record as a filled-in checklist, in the shape of the seed checklists."""
-    outcome = {"success": "SUCCESS", "failed": "FAILED", "rolled_back": "ROLLED BACK",
-               "rollback_failed": "ROLLBACK FAILED", "running": "INCOMPLETE"}.get(record["outcome"], record["outcome"])
+    """The record as a filled-in checklist, in the shape of the seed checklists (003's form and summary)."""
+    outcome = OUTCOME_TEXT.get(record["outcome"], record["outcome"])
     lines = [
         f"# Deployment record: {record['environment']} {record['version']}",
         "",
+        f"**Deployment Date:** `{_cell(record['started'])}`  ",
+        f"**Deployment Lead:** `{_cell(record['operator'])}`  ",
+        f"**Version:** `{_cell(record['version'])}` (from `{_cell(record['previous_version'])}`)  ",
         f"**Outcome:** `{outcome}`" + ("  (check mode: a plan, nothing was changed)" if record["check_mode"] else ""),
         "",
         "| field | value |",
@@ -103,17 +128,19 @@ def markdown(record: dict[str, Any]) -> str:
         f"| Gate verdict | {_cell(record['verdict'])} |",
         f"| Rolled back | {'Yes' if record['rollback']['performed'] else 'No'} |",
     ]
+    if record.get("resumed"):
+        lines.append(f"| Resumed | {len(record['resumed'])} time(s): {_cell(', '.join(map(str, record['resumed'])))} |")
     if record["reason"]:
         lines.append(f"| Why it failed | {_cell(record['reason'])} (phase: {record['failed_phase']}) |")
-    if record["reason"]:
-        lines += ["", "## Why the run did not succeed", "", f"Phase **{record['failed_phase']}**:", ""]
-        gate_reasons = driving_reasons(record["gate"] or {})
-        if record["failed_phase"] == "verify" and gate_reasons:
-            lines.append(f"Gate verdict **{record['verdict']}**:")
-            lines.append("")
-            lines += [f"- {reason}" for reason in gate_reasons]
-        else:
-            lines.append(str(record["reason"]))
+        lines += _why_section(record)
+    if record.get("interruption"):
+        lines += _interruption_section(record)
+    lines += _summary_section(record.get("summary") or [])
+    lines += _approvals_section(record.get("approvals") or [])
+    lines += _backup_section(record.get("backup"))
+    lines += _migrations_section(record.get("migrations"))
+    lines += _cdn_section(record.get("cdn"))
+    lines += _rollback_section(record)
     lines += ["", "## Phases", "", "| phase | status | duration (s) | checks |", "|---|---|---|---|"]
     lines += [f"| {p['name']} | {p['status']} | {_cell(p['duration_s'])} | {p['checks']} |" for p in record["phases"]]
     for phase in record["phases"]:
@@ -128,17 +155,103 @@ def markdown(record: dict[str, Any]) -> str:
                          + f" `{item['status']}`")
     if record["gate"]:
         lines += _gate_section(record["gate"])
-    lines.append("")
+    lines += ["", "## Sign-Off", "", f"- **Deployed By:** `{_cell(record['operator'])}`",
+              f"- **Date/Time:** `{_cell(record['ended'])}`", f"- **Deployment Status:** `{outcome}`",
+              f"- **Notes:** {_cell(record['reason']) if record['reason'] else 'none'}", ""]
     return "\n".join(lines)
 
 
-def _threshold(threshold: Any) -> str:
-    """'>= 1 and <= 5' from {'min': 1, 'max': 5}; other shapes as text."""
-    if not isinstance(threshold, dict):
-        return _cell(threshold)
-    parts = [f">= {threshold['min']}"] if threshold.get("min") is not None else []
-    parts += [f"<= {threshold['max']}"] if threshold.get("max") is not None else []
-    return " and ".join(parts) or "-"
+def _why_section(record: dict[str, Any]) -> list[str]:
+    lines = ["", "## Why the run did not succeed", "", f"Phase **{record['failed_phase']}**:", ""]
+    gate_reasons = driving_reasons(record["gate"] or {})
+    if record["failed_phase"] == "verify" and gate_reasons:
+        lines += [f"Gate verdict **{record['verdict']}**:", ""]
+        lines += [f"- {reason}" for reason in gate_reasons]
+    else:
+        lines.append(str(record["reason"]))
+    return lines
+
+
+def _interruption_section(record: dict[str, Any]) -> list[str]:
+    stop = record["interruption"]
+    lines = ["", "## Interrupted", "",
+             f"ansible-playbook stopped ({_cell(stop.get('signal') or 'no signal: it exited')}) during phase "
+             f"**{_cell(stop.get('phase'))}**, task `{_cell(stop.get('task'))}`, before the run ended.", ""]
+    pending = record["rollback"].get("pending") or []
+    if pending:
+        lines += ["Changes this run made that were **not undone**:", ""]
+        lines += [f"- {_cell(c.get('title'))} ({_cell(c.get('host'))}, `{c.get('id')}`)" for c in pending]
+        lines.append("")
+    lines += [f"Continue it: `ansible-playbook playbooks/deploy.yml -e liftoff_resume={record['run_id']}` "
+              "(with the same inventory and variables),",
+              f"or undo it: `ansible-playbook playbooks/rollback.yml -e run_id={record['run_id']}`."]
+    return lines
+
+
+def _summary_section(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "## Deployment Metrics Summary", "", "| Metric | Target | Actual | Status |", "|---|---|---|---|"]
+    lines += [f"| {_cell(r['metric'])} | {_cell(r['target'])} | {_cell(r['actual'])} | "
+              f"{STATUS_TEXT.get(r['status'], r['status'])} |" for r in rows]
+    return lines
+
+
+def _approvals_section(approvals: list[dict[str, Any]]) -> list[str]:
+    if not approvals:
+        return []
+    lines = ["", "## Approvals and sign-offs", "", "| what | by | when | how | status |", "|---|---|---|---|---|"]
+    lines += [f"| {_cell(a['question'])} | {_cell(a['by'])} | {_cell(a['at'])} | {_cell(a['how'])} | "
+              f"{STATUS_TEXT.get(a['status'], a['status'])} |" for a in approvals]
+    return lines
+
+
+def _backup_section(bak: dict[str, Any] | None) -> list[str]:
+    if not bak:
+        return []
+    return ["", "## Database backup", "", "| field | value |", "|---|---|",
+            f"| Path | `{_cell(bak.get('path'))}` ({_cell(bak.get('host'))}) |",
+            f"| Size | {facts.human_bytes(bak.get('bytes'))} ({_cell(bak.get('bytes'))} bytes) |",
+            f"| sha256 | `{_cell(bak.get('sha256'))}` |",
+            f"| Format | {_cell(bak.get('format'))} |",
+            f"| Dump time | {facts.human_duration(bak.get('duration_s'))} |",
+            f"| Verified (pg_restore --list) | {'Yes' if bak.get('verified') else 'No'} |",
+            f"| Test restore | {_cell(bak.get('test_restore') or 'not run')}: "
+            f"{_cell(bak.get('test_restore_actual'))} |",
+            f"| Uploaded to | {_cell(bak.get('uploaded_to'))} |"]
+
+
+def _migrations_section(mig: dict[str, Any] | None) -> list[str]:
+    if not mig:
+        return []
+    return ["", "## Database migrations", "", "| field | value |", "|---|---|",
+            f"| Applied | {_cell(', '.join(mig['applied']) or 'nothing pending')} |",
+            f"| Duration | {facts.human_duration(mig.get('duration_s'))} |",
+            f"| Driver | {_cell(mig.get('driver'))} |",
+            f"| Schema fingerprint before | `{_cell(mig.get('fingerprint_before'))}` |",
+            f"| Schema fingerprint after | `{_cell(mig.get('fingerprint_after'))}` |",
+            f"| Result | {_cell(mig.get('status'))}: {_cell(mig.get('actual'))} |"]
+
+
+def _cdn_section(cd: dict[str, Any] | None) -> list[str]:
+    if not cd:
+        return []
+    return ["", "## CDN", "", "| field | value |", "|---|---|",
+            f"| Upload | {_cell(cd.get('upload'))} |",
+            f"| Invalidation id | `{_cell(cd.get('invalidation_id'))}` ({_cell(cd.get('distribution_id'))}) |",
+            f"| Paths invalidated | {_cell(', '.join(map(str, cd.get('paths') or [])))} |",
+            f"| Time to complete | {_cell(cd.get('took_s'))} s |",
+            f"| Result | {_cell(cd.get('invalidation_status'))} |"]
+
+
+def _rollback_section(record: dict[str, Any]) -> list[str]:
+    rb = record["rollback"]
+    lines = ["", "## Rollback", "", f"**Rollback required:** {'Yes' if rb['performed'] else 'No'}"]
+    if rb["performed"]:
+        lines += [f"**Why:** {_cell(rb.get('why'))}", f"**Rollback result:** `{_cell(rb.get('status'))}`", ""]
+        lines += [f"- {BOX.get(i['status'], '[ ]')} {_cell(i['title'])} ({i['host']}): {_cell(i.get('actual'))}"
+                  for i in rb["undone"]]
+    return lines
 
 
 def _gate_section(gate: dict[str, Any]) -> list[str]:
@@ -150,7 +263,8 @@ def _gate_section(gate: dict[str, Any]) -> list[str]:
         metrics = list(metrics.values())
     for metric in metrics:
         lines += ["", f"### {metric.get('name')} ({metric.get('status') or metric.get('result')})", "",
-                  f"Threshold: {_threshold(metric.get('threshold'))}; severity {_cell(metric.get('severity'))}"
+                  f"Threshold: {facts.threshold_text(metric.get('threshold'))}"
+                  f"; severity {_cell(metric.get('severity'))}"
                   f"; limit {_cell(metric.get('limit'))}", "",
                   "| # | time | value | status |", "|---|---|---|---|"]
         for n, sample in enumerate(metric.get("samples") or [], 1):

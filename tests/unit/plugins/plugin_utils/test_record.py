@@ -67,7 +67,7 @@ def test_build_success() -> None:
     assert (record["previous_version"], record["operator"], record["strategy"]) == ("v1", "alice", "pm2")
     assert (record["started"], record["ended"], record["duration_s"]) == (ts(0), ts(7), 7.0)
     assert record["verdict"] is None and record["gate"] is None
-    assert record["rollback"] == {"performed": False, "status": None, "undone": []}
+    assert record["rollback"] == {"performed": False, "status": None, "why": None, "undone": [], "pending": []}
     assert record["evidence"] == items
     phases = {p["name"]: p for p in record["phases"]}
     assert list(phases) == ["run", "backup", "rollout"]
@@ -170,3 +170,78 @@ def test_a_reason_that_is_not_the_gate_is_printed_whole() -> None:
                ev("preflight.phase", "fail", ts(1), ts(1), 2, details={"error": reason})]
     text = markdown(build(journal, fold(journal)))
     assert f"\n{reason}\n" in text
+
+
+def full_journal() -> list[dict[str, Any]]:
+    """A run with every fact the summary reads: backup, migration, smoke, CDN, approval, gate."""
+    return [
+        START,
+        ev("preflight.approval.go", "pass", ts(0.5), ts(0.6), 2, title="Approval: go?",
+           details={"name": "go", "question": "Go live?", "by": "carol", "at": ts(0.55), "how": "variable"}),
+        ev("backup.dump", "pass", ts(1), ts(2), 3, details={"path": "/b/demo.pgc", "bytes": 3 * 1024 * 1024,
+                                                           "sha256": "ab" * 32, "format": "custom",
+                                                           "duration_ms": 950, "verified": True}),
+        ev("backup.test_restore", "pass", ts(2), ts(3), 4, actual="2 tables, 4 rows"),
+        ev("migrate.apply", "pass", ts(3), ts(4), 5, actual="applied 002",
+           details={"applied": [{"version": "002"}], "duration_ms": 1250, "driver": "sql",
+                    "fingerprint_before": "f0", "fingerprint_after": "f1"}),
+        ev("cdn.invalidation", "pass", ts(5), ts(6), 6, details={"invalidation_id": "I2J3", "took_s": 4.5,
+                                                                 "paths": ["/index.html"], "distribution_id": "E1"}),
+        ev("smoke.health", "pass", ts(6), ts(6.1), 7),
+        ev("smoke.login", "fail", ts(6.1), ts(6.2), 8),
+        ev("verify.verdict", "pass", ts(7), ts(9), 9, actual="PROCEED", details={
+            "verdict": "PROCEED", "metrics": [{"name": "error_ratio", "result": "pass", "threshold": {"max": 0.05},
+                                               "samples": [{"value": 0.01}, {"value": 0.02}]}]}),
+        ev("run.end", "pass", ts(10), ts(10), 10, actual="success"),
+    ]
+
+
+def test_summary_fills_the_seed_003_table() -> None:
+    items = full_journal()
+    record = build(items, fold(items), targets={"max_duration_s": 5})
+    rows = {r["metric"]: r for r in record["summary"]}
+    assert rows["Total deployment time"] == {"metric": "Total deployment time", "target": "< 5.0 s",
+                                             "actual": "10.0 s", "status": "fail"}
+    assert rows["Database migration time"]["actual"] == "1.2 s (002)"
+    assert rows["Database migration time"]["status"] == "pass"
+    assert rows["Database backup"]["actual"].startswith("3.0 MiB, sha256 abababababababab...")
+    assert rows["Smoke test success rate"]["actual"] == "50% (1 of 2)"
+    assert rows["Smoke test success rate"]["status"] == "fail"
+    assert rows["Metric error_ratio"] == {"metric": "Metric error_ratio", "target": "<= 0.05",
+                                          "actual": "worst 0.02 in 2 samples", "status": "pass"}
+    assert rows["CDN invalidation"]["actual"] == "I2J3 in 4.5 s"
+    assert rows["Rollback required"]["status"] == "pass" and rows["Rollback required"]["actual"] == "No"
+    assert record["approvals"] == [{"id": "preflight.approval.go", "kind": "approval", "name": "go",
+                                    "question": "Go live?", "status": "pass", "by": "carol", "at": ts(0.55),
+                                    "how": "variable", "note": None}]
+    text = markdown(record)
+    assert "## Deployment Metrics Summary" in text
+    assert "| Total deployment time | < 5.0 s | 10.0 s | **FAIL** |" in text
+    assert "| Go live? | carol | " + ts(0.55) + " | variable | pass |" in text
+    assert f"| sha256 | `{'ab' * 32}` |" in text
+    assert "| Invalidation id | `I2J3` (E1) |" in text
+    assert "| Applied | 002 |" in text
+    assert "- **Deployment Status:** `SUCCESS`" in text
+
+
+def test_summary_marks_what_the_run_did_not_measure() -> None:
+    items = success_journal()
+    rows = {r["metric"]: r for r in build(items, fold(items))["summary"]}
+    assert rows["Database migration time"] == {"metric": "Database migration time", "target": "< 5 min 00 s",
+                                               "actual": "not run", "status": "n/a"}
+    assert rows["Post-deploy metrics (gate)"]["status"] == "n/a"
+    assert rows["Total deployment time"]["status"] == "pass"
+
+
+def test_rolled_back_record_says_rollback_required_and_why() -> None:
+    items = rolled_back_journal()
+    record = build(items, fold(items))
+    rows = {r["metric"]: r for r in record["summary"]}
+    assert rows["Rollback required"]["status"] == "fail"
+    assert rows["Rollback required"]["actual"].startswith("Yes: gate verdict ROLLBACK")
+    assert rows["Gate verdict"] == {"metric": "Gate verdict", "target": "PROCEED", "actual": "ROLLBACK",
+                                    "status": "fail"}
+    assert record["rollback"]["why"] == record["reason"]
+    text = markdown(record)
+    assert "**Rollback required:** Yes" in text
+    assert "**Why:** gate verdict ROLLBACK" in text
