@@ -26,6 +26,7 @@ class ActionModule(ActionBase):
         "environment": {"type": "str"},
         "operator": {"type": "str"},
         "run_id": {"type": "str"},
+        "resume": {"type": "str"},
         "details": {"type": "dict", "default": {}},
     }
 
@@ -48,12 +49,15 @@ class ActionModule(ActionBase):
                                     "(the name of the environment deployed to, e.g. production)")
         args["record_dir"] = args["record_dir"] or default_record_dir(os.environ)
         operator = args["operator"] or default_operator(os.environ)
-        run_id = args["run_id"] or run_state.new_run_id()
+        run_id = args["resume"] or args["run_id"] or run_state.new_run_id()
         if "/" in run_id or run_id.startswith("."):
-            raise AnsibleActionFail(f"liftoff.release.run: run_id must be a plain name, got {run_id!r}")
+            name = "liftoff_resume" if args["resume"] else "run_id"
+            raise AnsibleActionFail(f"liftoff.release.run: {name} must be a plain run id, got {run_id!r}")
         directory = Path(args["record_dir"]) / args["environment"] / run_id
         journal = EvidenceJournal(directory)
         existing = run_state.fold(journal.read())
+        if args["resume"]:
+            return self._resume(args, task_vars, journal, existing, operator)
         joined = bool(existing.run_id)
         if not joined:
             details = dict(args["details"], run_id=run_id, environment=args["environment"], operator=operator,
@@ -62,3 +66,43 @@ class ActionModule(ActionBase):
                                     target=None, actual=run_id, details=details),
                            task_secrets(task_vars, self._templar))
         return {"changed": False, "joined": joined, "run_id": run_id, "run_dir": str(directory), "operator": operator}
+
+    def _resume(self, args: dict[str, Any], task_vars: dict[str, Any], journal: EvidenceJournal,
+                state: run_state.RunState, operator: str) -> dict[str, Any]:
+        """Continue an interrupted or failed run from its first phase that did not pass, or refuse and say why."""
+        run_id = str(args["resume"])
+        request = dict(args["details"], check_mode=bool(self._task.check_mode))
+        later = later_runs(journal.run_dir.parent, run_id, state.started)
+        why = run_state.resume_refusal(state, request, later)
+        if why:
+            raise AnsibleActionFail(f"liftoff_resume={run_id}: run {run_id} of {args['environment']} cannot be "
+                                    f"resumed: {why}")
+        remaining = [phase for phase in run_state.ORDER if state.phases.get(phase) != "pass"]
+        journal.append(Evidence(
+            id="run.resume", phase="run", title="Run resumed", status="info",
+            target=None, actual=f"resumed at {remaining[0] if remaining else 'the record'}",
+            details={"by": operator, "previous_outcome": state.outcome, "previous_reason": state.reason,
+                     "previous_failed_phase": state.failed_phase,
+                     "completed": [p for p in run_state.ORDER if state.phases.get(p) == "pass"],
+                     "pending_undo": [c["id"] for c in state.pending_undo]}),
+            task_secrets(task_vars, self._templar))
+        resumed = run_state.fold(journal.read())
+        return {"changed": False, "joined": False, "resumed": True, "run_id": run_id,
+                "run_dir": str(journal.run_dir), "operator": operator, "completed": resumed.completed,
+                "remembered": run_state.resume_facts(resumed),
+                "expected_releases": run_state.expected_releases(resumed)}
+
+
+def later_runs(environment_dir: Path, run_id: str, started: str) -> list[str]:
+    """Runs of this environment (not plans) that started after ``started``: they may have changed it since."""
+    found = []
+    for path in sorted(environment_dir.glob("*/evidence.jsonl")):
+        if path.parent.name == run_id:
+            continue
+        first = next(iter_journal(path), None)
+        if not first or first.get("id") != "run.start":
+            continue
+        details = first.get("details") or {}
+        if not details.get("check_mode") and str(first.get("started", "")) > started:
+            found.append(path.parent.name)
+    return found

@@ -66,6 +66,16 @@ options:
       - Id of the run to start or join, a plain name (no C(/), not starting with C(.)).
       - Default a new sortable id, C(YYYYmmddTHHMMSSZ-<6 hex>) in UTC. Only for O(state=start).
     type: str
+  resume:
+    description:
+      - Id of an earlier run of this environment to continue (C(liftoff_resume)), instead of starting one.
+      - The run continues from its first phase that did not pass; the evidence it recorded is kept and
+        reused, its changes stay to be undone, and a C(run.resume) item is appended.
+      - Refused, before anything changes, when the run does not exist, ended successfully or was rolled
+        back, when O(details) ask for another version or strategy, other hosts (C(hosts)) or another mode
+        (check mode), or when a later run of the environment (not a plan) started since.
+      - Only for O(state=start).
+    type: str
   details:
     description:
       - More details for the C(run.start) item (for example version, strategy, pipeline).
@@ -131,6 +141,27 @@ joined:
   returned: O(state=start)
   type: bool
   sample: false
+resumed:
+  description: Whether an earlier run was resumed (O(resume)).
+  returned: O(state=start) with O(resume)
+  type: bool
+  sample: true
+completed:
+  description: The phases that passed before the resume; they are not run again.
+  returned: O(state=start) with O(resume)
+  type: list
+  elements: str
+  sample: [preflight, backup]
+remembered:
+  description: Per host, the facts the completed phases left for later ones (C(details.remember) of their evidence).
+  returned: O(state=start) with O(resume)
+  type: dict
+  sample: {app1: {backup_result: {path: /var/backups/demo-20261123T064500Z-1a2b3c.pgc}}}
+expected_releases:
+  description: Per host, the release the resumed run's changes left it running (checked before resuming).
+  returned: O(state=start) with O(resume)
+  type: dict
+  sample: {app1: "2.4.1"}
 state:
   description: The run's state folded from its evidence journal.
   returned: O(state=query)
@@ -149,7 +180,12 @@ state:
     changes: {description: "What the run changed, in order: C(id), C(seq), C(phase), C(host), C(undo), C(title).", type: list, elements: dict, returned: always}
     undone: {description: Changes already undone by rollback, as C(<id>#<seq>)., type: list, elements: str, returned: always}
     rollback_status: {description: Outcome of the rollback phase; null when it did not run., type: str, returned: always}
-    outcome: {description: "success, failed, rolled_back or rollback_failed.", type: str, returned: always}
+    outcome: {description: "success, failed, rolled_back, rollback_failed or interrupted.", type: str, returned: always}
+    interrupted: {description: Whether ansible-playbook stopped before the run ended (C(run.stopped))., type: bool, returned: always}
+    completed: {description: The phases that passed before the last resume., type: list, elements: str, returned: always}
+    resumed: {description: How many times the run was resumed., type: int, returned: always}
+    ended: {description: Whether the run ended (C(run.end) or C(run.stopped)) since it last started or resumed., type: bool, returned: always}
+    started_details: {description: The details of C(run.start)., type: dict, returned: always}
   sample:
     run_id: 20261123T064500Z-1a2b3c
     environment: production

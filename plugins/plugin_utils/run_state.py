@@ -34,6 +34,14 @@ class RunState:
     # Values a later phase needs, from items whose details carry ``remember: {key: value}``
     # (per host: ``remembered[host][key]``), so they live in the journal, not only in host facts.
     remembered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # ansible-playbook stopped before the run ended (a signal, or a fatal error of Ansible itself):
+    # ``run.stopped``, written by the record_guard callback.
+    interrupted: bool = False
+    # Phases that passed before the last ``run.resume``: a resumed run does not run them again.
+    completed: list[str] = field(default_factory=list)
+    resumed: int = 0
+    ended: bool = False
+    started_details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +98,21 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
         state.version = str(details.get("version", state.version))
         state.started = state.started or item.get("started", "")
         state.check_mode = bool(details.get("check_mode", False))
+        state.started_details = dict(details)
+        return
+    if ident == "run.stopped":
+        state.interrupted = True
+        state.ended = True
+        if not state.failed:
+            state.failed = True
+            state.failed_phase = str(details.get("phase") or "run")
+            state.reason = str(item.get("actual") or "ansible-playbook stopped before the run ended")
+        return
+    if ident == "run.resume":
+        _resume(state)
+        return
+    if ident == "run.end":
+        state.ended = True
         return
     if ident == "run.interrupted" and status == "fail" and not state.failed:
         state.failed = True
@@ -133,6 +156,57 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
         state.undone.append(str(details["undoes"]))
 
 
+def _resume(state: RunState) -> None:
+    """A resumed run starts again from the first phase that did not pass; its changes stay to be undone."""
+    state.completed = [phase for phase in ORDER if state.phases.get(phase) == "pass"]
+    state.phases = {phase: status for phase, status in state.phases.items() if status == "pass"}
+    state.failed, state.failed_phase, state.reason, state.verdict = False, None, None, None
+    state.interrupted, state.ended, state.rollback_status = False, False, None
+    state.resumed += 1
+
+
+def expected_releases(state: RunState) -> dict[str, str]:
+    """host -> the release it must run now, by this run's app changes that were not undone."""
+    pending = {change_key(c) for c in state.pending_undo}
+    return {str(c["host"]): state.version for c in state.changes
+            if (c.get("undo") or {}).get("kind") == "app" and change_key(c) in pending and c.get("host")}
+
+
+def resume_facts(state: RunState) -> dict[str, dict[str, Any]]:
+    """host -> the facts completed phases left for later ones (``details.remember``), for a resumed run."""
+    return {host: dict(values) for host, values in state.remembered.items()}
+
+
+def resume_refusal(state: RunState, request: Mapping[str, Any], later_runs: Iterable[str] = ()) -> str | None:
+    """Why run ``state`` must not be resumed with ``request`` (version, strategy, check_mode, hosts); None if it may.
+
+    A run resumes only when it was interrupted, or failed with nothing undone; with the same version,
+    strategy, mode and hosts; and when no later run of the environment changed anything since.
+    """
+    if not state.run_id:
+        return "there is no such run in this environment's record directory"
+    if state.outcome == "success":
+        return "it ended successfully: there is nothing to resume"
+    if state.rollback_status in ("pass", "fail") and state.changes:
+        return (f"it ended {state.outcome}: its changes were rolled back, so resuming would deploy on top of a "
+                "rollback; start a new run")
+    started = state.started_details
+    for key in ("version", "strategy"):
+        if request.get(key) not in (None, "") and started.get(key) not in (None, "") \
+                and str(request[key]) != str(started[key]):
+            return f"it deployed liftoff_{key} {started[key]!r}, this run asks for {request[key]!r}"
+    if bool(request.get("check_mode")) != state.check_mode:
+        return "check mode differs: a plan cannot be resumed as a deploy, nor the other way round"
+    hosts, before = sorted(request.get("hosts") or []), sorted(started.get("hosts") or [])
+    if before and hosts and hosts != before:
+        return f"the hosts changed: it ran on {', '.join(before)}, this run targets {', '.join(hosts)}"
+    later = sorted(later_runs)
+    if later:
+        return (f"later runs of this environment ({', '.join(later)}) may have changed it since; "
+                "start a new run")
+    return None
+
+
 def driving_reasons(verdict: dict[str, Any]) -> list[str]:
     """The reasons of the metrics that drove a gate verdict (all reasons when none is named)."""
     driving = set(verdict.get("driving") or [])
@@ -142,13 +216,16 @@ def driving_reasons(verdict: dict[str, Any]) -> list[str]:
 
 
 def outcome(state: RunState) -> str:
-    """success; failed (nothing was changed, or nothing undone); rolled_back (changes undone); rollback_failed."""
+    """success; failed (nothing was changed, or nothing undone); rolled_back (changes undone); rollback_failed;
+    interrupted (ansible-playbook stopped before the run ended, and no rollback ran)."""
     if state.rollback_status == "fail":
         return "rollback_failed"
     if not state.failed:
         return "success"
     if state.rollback_status == "pass" and state.changes:
         return "rolled_back"
+    if state.interrupted:
+        return "interrupted"
     return "failed"
 
 
