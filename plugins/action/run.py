@@ -27,6 +27,7 @@ class ActionModule(ActionBase):
         "operator": {"type": "str"},
         "run_id": {"type": "str"},
         "resume": {"type": "str"},
+        "resume_check": {"type": "bool", "default": False},
         "details": {"type": "dict", "default": {}},
     }
 
@@ -77,6 +78,12 @@ class ActionModule(ActionBase):
         if why:
             raise AnsibleActionFail(f"liftoff_resume={run_id}: run {run_id} of {args['environment']} cannot be "
                                     f"resumed: {why}")
+        if args["resume_check"]:
+            # Only the verdict and what to check on the hosts; nothing is written.
+            plan = run_state.fold([*journal.read(), {"id": "run.resume", "phase": "run", "details": {}}])
+            return {"changed": False, "joined": False, "resumed": False, "run_id": run_id,
+                    "run_dir": str(journal.run_dir), "operator": operator, "completed": plan.completed,
+                    "remembered": run_state.resume_facts(plan), "expected_releases": run_state.expected_releases(plan)}
         remaining = [phase for phase in run_state.ORDER if state.phases.get(phase) != "pass"]
         journal.append(Evidence(
             id="run.resume", phase="run", title="Run resumed", status="info",

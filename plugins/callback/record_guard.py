@@ -76,10 +76,18 @@ class CallbackModule(CallbackBase):
             signal.signal(signum, signal.SIG_DFL)
             signal.raise_signal(signum)
 
+    def _stop_if_interrupted(self) -> None:
+        # The KeyboardInterrupt Ansible raises for SIGINT can land in code that swallows it (the run
+        # then went on to the end): once interrupted, stop at the next task at the latest.
+        if self._signal == "SIGINT":
+            raise KeyboardInterrupt
+
     def v2_playbook_on_play_start(self, play: Any) -> None:
+        self._stop_if_interrupted()
         self._play = play.get_name()
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
+        self._stop_if_interrupted()
         self._task = task.get_name()
 
     def v2_runner_on_ok(self, result: Any) -> None:

@@ -76,6 +76,13 @@ options:
         (check mode), or when a later run of the environment (not a plan) started since.
       - Only for O(state=start).
     type: str
+  resume_check:
+    description:
+      - With O(resume), only decide whether the run may be resumed (failing when not) and return
+        RV(completed), RV(remembered) and RV(expected_releases), without writing anything, so the caller can
+        check the hosts before the resume is recorded.
+    type: bool
+    default: false
   details:
     description:
       - More details for the C(run.start) item (for example version, strategy, pipeline).

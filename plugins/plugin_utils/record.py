@@ -79,8 +79,10 @@ def build(items: list[dict[str, Any]], state: RunState, targets: dict[str, Any] 
             "undone": [i for i in items if i.get("phase") == "rollback" and i["id"] != "rollback.phase"],
             "pending": state.pending_undo if state.outcome != "success" else [],
         },
-        "interruption": (stopped or {}).get("details") or None,
-        "resumed": [i.get("started") for i in items if i["id"] == "run.resume"],
+        "interruption": ((stopped or {}).get("details") or None) if state.interrupted else None,
+        "resumed": [{"at": i.get("started"), "by": (i.get("details") or {}).get("by"),
+                     "after": (i.get("details") or {}).get("previous_reason"), "from": i.get("actual")}
+                    for i in items if i["id"] == "run.resume"],
         "backup": facts.backup(items),
         "migrations": facts.migrations(items),
         "cdn": facts.cdn(items),
@@ -128,8 +130,9 @@ def markdown(record: dict[str, Any]) -> str:
         f"| Gate verdict | {_cell(record['verdict'])} |",
         f"| Rolled back | {'Yes' if record['rollback']['performed'] else 'No'} |",
     ]
-    if record.get("resumed"):
-        lines.append(f"| Resumed | {len(record['resumed'])} time(s): {_cell(', '.join(map(str, record['resumed'])))} |")
+    for resumed in record.get("resumed") or []:
+        lines.append(f"| Resumed | {_cell(resumed.get('at'))} by {_cell(resumed.get('by'))}, "
+                     f"{_cell(resumed.get('from'))} (it had stopped: {_cell(resumed.get('after'))}) |")
     if record["reason"]:
         lines.append(f"| Why it failed | {_cell(record['reason'])} (phase: {record['failed_phase']}) |")
         lines += _why_section(record)
