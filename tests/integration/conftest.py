@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +41,7 @@ MODULE_SECONDS = {
     "test_readiness.py": 60,
     "test_approval.py": 40,
     "test_smoke_suite.py": 180,
+    "test_interrupt_resume.py": 130,
 }
 DEFAULT_SECONDS = 240
 
@@ -79,8 +81,18 @@ def runs(env: LocalEnv) -> list[Path]:
     return sorted(p for p in (env.root / "records" / "local").glob("*") if p.is_dir())
 
 
+RECORD_SCHEMA = json.loads((REPO / "docs" / "record-schema.json").read_text(encoding="utf-8"))
+
+
+def checked_record(path: Path) -> dict[str, Any]:
+    """A record.json, validated against the published schema (docs/record-schema.json)."""
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    jsonschema.validate(document, RECORD_SCHEMA)
+    return document
+
+
 def latest_record(env: LocalEnv) -> dict[str, Any]:
-    return json.loads((runs(env)[-1] / "record.json").read_text(encoding="utf-8"))
+    return checked_record(runs(env)[-1] / "record.json")
 
 
 def evidence_all(record: dict[str, Any], ident: str) -> list[dict[str, Any]]:

@@ -1,8 +1,11 @@
 """The deployment record: JSON from the journal, and the Markdown checklist."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from ansible_collections.liftoff.release.plugins.plugin_utils.record import SCHEMA, build, markdown
@@ -245,3 +248,27 @@ def test_rolled_back_record_says_rollback_required_and_why() -> None:
     text = markdown(record)
     assert "**Rollback required:** Yes" in text
     assert "**Why:** gate verdict ROLLBACK" in text
+
+
+SCHEMA_FILE = Path(__file__).resolve().parents[4] / "docs" / "record-schema.json"
+
+
+@pytest.mark.parametrize("journal", [success_journal(), rolled_back_journal(), rolled_back_journal("fail"),
+                                     full_journal(), []], ids=["success", "rolled_back", "rollback_failed",
+                                                               "full", "empty"])
+def test_records_match_the_published_schema(journal: list[dict[str, Any]]) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert schema["properties"]["schema"]["const"] == SCHEMA
+    document = json.loads(json.dumps(build(journal, fold(journal)), default=str))
+    if not journal:
+        document["run_id"] = "r0"  # an empty journal has no id; the rest must still fit
+    jsonschema.validate(document, schema)
+
+
+def test_the_schema_rejects_what_breaks_the_contract() -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    items = full_journal()
+    document = json.loads(json.dumps(build(items, fold(items)), default=str))
+    for broken in ({"outcome": "fine"}, {"summary": [{"metric": "x"}]}, {"schema": "liftoff.release/record/v1"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**document, **broken}, schema)
