@@ -133,13 +133,16 @@ def approvals(items: Sequence[Item]) -> list[dict[str, Any]]:
 
 
 def smoke(items: Sequence[Item]) -> dict[str, Any] | None:
-    """Smoke checks run, passed, and the success rate in percent."""
+    """Smoke checks run, succeeded, and the success rate in percent.
+
+    (Not "passed": a key named like a password is masked by the redaction of the record.)
+    """
     checks = [i for i in items if i.get("phase") == "smoke" and not str(i.get("id", "")).endswith(".phase")
               and ".notify." not in str(i.get("id", "")) and i.get("status") in ("pass", "fail")]
     if not checks:
         return None
     passed = sum(1 for i in checks if i.get("status") == "pass")
-    return {"total": len(checks), "passed": passed, "success_pct": round(100.0 * passed / len(checks), 2),
+    return {"total": len(checks), "succeeded": passed, "success_pct": round(100.0 * passed / len(checks), 2),
             "failed": [str(i.get("id")) for i in checks if i.get("status") == "fail"]}
 
 
@@ -172,7 +175,7 @@ def summary(record: Mapping[str, Any], targets: Mapping[str, Any] | None = None)
                      (bak.get("status") == "pass") if bak else None))
     smk = record.get("smoke")
     rows.append(_row("Smoke test success rate", f"{t['min_smoke_success_pct']:g}%",
-                     f"{smk['success_pct']:g}% ({smk['passed']} of {smk['total']})" if smk else "not run",
+                     f"{smk['success_pct']:g}% ({smk['succeeded']} of {smk['total']})" if smk else "not run",
                      (smk["success_pct"] >= t["min_smoke_success_pct"]) if smk else None))
     rows += _gate_rows(record.get("gate"))
     cd = record.get("cdn")

@@ -39,30 +39,35 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def interrupted(local_env: LocalEnv) -> dict[str, Any]:
-    """v1 deployed, then a v2 run stopped with SIGINT after its rollout passed (during smoke or verify)."""
-    first = local_env.playbook("deploy.yml", version="v1")
-    assert first.returncode == 0, output(first)[-3000:]
-    before = set(runs(local_env))
+def interrupt_after(env: LocalEnv, version: str, phase: str, signum: signal.Signals) -> dict[str, Any]:
+    """Deploy ``version`` and send ``signum`` to ansible-playbook once ``<phase>.phase`` has passed."""
+    before = set(runs(env))
     cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(REPO / "playbooks" / "deploy.yml"),
-           "-i", str(REPO / "inventories" / "local"), "-e", "liftoff_version=v2"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=local_env.environ(), text=True,
+           "-i", str(REPO / "inventories" / "local"), "-e", f"liftoff_version={version}"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env.environ(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600
     run_dir: Path | None = None
     while time.monotonic() < deadline and proc.poll() is None:
-        new = [p for p in runs(local_env) if p not in before]
+        new = [p for p in runs(env) if p not in before]
         run_dir = new[0] if new else None
-        if run_dir and any(i["id"] == "rollout.phase" and i["status"] == "pass" for i in journal(run_dir)):
+        if run_dir and any(i["id"] == f"{phase}.phase" and i["status"] == "pass" for i in journal(run_dir)):
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     if proc.poll() is not None:
         pytest.fail(f"the run ended before it could be interrupted:\n{(proc.stdout.read() if proc.stdout else '')[-3000:]}")
     assert run_dir is not None
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=120)
     return {"run_dir": run_dir, "rc": proc.returncode, "output": out, "run_id": run_dir.name}
+
+
+@pytest.fixture(scope="module")
+def interrupted(local_env: LocalEnv) -> dict[str, Any]:
+    """v1 deployed, then a v2 run stopped with SIGINT after its rollout passed (during cdn, smoke or verify)."""
+    first = local_env.playbook("deploy.yml", version="v1")
+    assert first.returncode == 0, output(first)[-3000:]
+    return interrupt_after(local_env, "v2", "rollout", signal.SIGINT)
 
 
 def test_sigint_leaves_an_interrupted_record_that_says_how_to_go_on(local_env: LocalEnv,
@@ -137,3 +142,23 @@ def test_a_finished_run_cannot_be_resumed(local_env: LocalEnv, interrupted: dict
     assert result.returncode != 0
     assert "it ended successfully: there is nothing to resume" in output(result)
     assert os.path.exists(interrupted["run_dir"] / "record.md")
+
+
+def test_sigterm_then_resume_reuses_the_backup_and_rolls_back_a_bad_release(local_env: LocalEnv) -> None:
+    """v3 (bad) stopped by SIGTERM (an AWX cancel) right after its backup; the resume migrates with that
+    backup recorded for the rollback, the gate says ROLLBACK, and v2 serves again."""
+    stopped = interrupt_after(local_env, "v3", "backup", signal.SIGTERM)
+    run_dir, run_id = stopped["run_dir"], stopped["run_id"]
+    assert stopped["rc"] == -signal.SIGTERM, stopped["output"][-3000:]
+    rec = record(run_dir)
+    assert (rec["outcome"], rec["interruption"]["signal"]) == ("interrupted", "SIGTERM")
+    backup_path = rec["backup"]["path"]
+    result = local_env.playbook("deploy.yml", "-e", f"liftoff_resume={run_id}", version="v3")
+    assert result.returncode != 0, output(result)[-3000:]
+    rec = record(run_dir)
+    assert rec["outcome"] == "rolled_back", (rec["failed_phase"], rec["reason"])
+    assert rec["verdict"] == "ROLLBACK"
+    assert len(evidence_all(rec, "backup.dump")) == 1
+    change = evidence_all(rec, "migrate.change")[-1]
+    assert change["details"]["undo"]["backup"]["path"] == backup_path  # the backup taken before the SIGTERM
+    assert served_version(local_env) == "v2"
