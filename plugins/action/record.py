@@ -3,23 +3,12 @@
 """Action plugin: render the deployment record (JSON, Markdown) from the run's evidence journal."""
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.liftoff.release.plugins.plugin_utils import record, run_state
 from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import run_dir, task_secrets
-from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import iter_journal
-from ansible_collections.liftoff.release.plugins.plugin_utils.redact import redact, redact_text
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+from ansible_collections.liftoff.release.plugins.plugin_utils.record_files import write_record
 
 
 class ActionModule(ActionBase):
@@ -29,6 +18,11 @@ class ActionModule(ActionBase):
     ARGUMENT_SPEC = {
         "formats": {"type": "list", "elements": "str", "choices": ["json", "markdown"],
                     "default": ["json", "markdown"]},
+        "targets": {"type": "dict", "default": {}, "options": {
+            "max_duration_s": {"type": "float"},
+            "max_migration_s": {"type": "float"},
+            "min_smoke_success_pct": {"type": "float"},
+        }},
     }
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -36,17 +30,8 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         directory = run_dir(task_vars, self._templar)
-        items = list(iter_journal(directory / "evidence.jsonl"))
-        state = run_state.fold(items)
-        secrets = task_secrets(task_vars, self._templar)
-        document = redact(record.build(items, state), secrets)
-        paths: dict[str, str] = {}
-        if "json" in args["formats"]:
-            paths["json"] = str(directory / "record.json")
-            _write(Path(paths["json"]), json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
-        if "markdown" in args["formats"]:
-            paths["markdown"] = str(directory / "record.md")
-            _write(Path(paths["markdown"]), redact_text(record.markdown(document), secrets))
+        paths, state = write_record(directory, args["formats"], task_secrets(task_vars, self._templar),
+                                    {k: v for k, v in (args["targets"] or {}).items() if v is not None})
         result.update(changed=False, paths=paths, outcome=state.outcome, reason=state.reason,
                       failed_phase=state.failed_phase, verdict=state.verdict)
         return result

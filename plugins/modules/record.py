@@ -13,10 +13,11 @@ description:
   - Reads the current run's evidence journal (C(evidence.jsonl) in the C(run_dir)
     directory set by M(liftoff.release.run); the task fails when no run was started in the
     play), folds it into the run's state and renders the deployment record into the
-    same directory - C(record.json) (schema C(liftoff.release/record/v1)) for machines
-    and C(record.md), the filled-in checklist, for people.
+    same directory - C(record.json) (schema C(liftoff.release/record/v2), docs/record-schema.json) for machines
+    and C(record.md), the filled-in checklist in the seed checklists' form (with the
+    Deployment Metrics Summary, backup, migrations, CDN, approvals, rollback and sign-off), for people.
   - The record names the run, environment, version and previous version, operator,
-    strategy, outcome (C(success), C(failed), C(rolled_back), C(rollback_failed)), the
+    strategy, outcome (C(success), C(failed), C(rolled_back), C(rollback_failed), C(interrupted)), the
     failed phase and why, the gate's verdict, each phase with its status and timing, and
     every evidence item.
   - It is rendered for failed and rolled-back runs too, and can be rendered again at any
@@ -39,6 +40,21 @@ options:
     elements: str
     choices: [json, markdown]
     default: [json, markdown]
+  targets:
+    description:
+      - The targets of the Deployment Metrics Summary; each one left out keeps seed 003's.
+    type: dict
+    default: {}
+    suboptions:
+      max_duration_s:
+        description: Total deployment time must stay under this many seconds (seed 003 - 60 min).
+        type: float
+      max_migration_s:
+        description: Database migration time must stay under this many seconds (seed 003 - 5 min).
+        type: float
+      min_smoke_success_pct:
+        description: Smoke test success rate must reach this percentage (seed 003 - 100).
+        type: float
 seealso:
   - module: liftoff.release.run
   - module: liftoff.release.evidence
