@@ -79,7 +79,7 @@ def build(items: list[dict[str, Any]], state: RunState, targets: dict[str, Any] 
             "undone": [i for i in items if i.get("phase") == "rollback" and i["id"] != "rollback.phase"],
             "pending": state.pending_undo if state.outcome != "success" else [],
         },
-        "interruption": ((stopped or {}).get("details") or None) if state.interrupted else None,
+        "interruption": ((stopped or {}).get("details") or None) if state.outcome == "interrupted" else None,
         "resumed": [{"at": i.get("started"), "by": (i.get("details") or {}).get("by"),
                      "after": (i.get("details") or {}).get("previous_reason"), "from": i.get("actual")}
                     for i in items if i["id"] == "run.resume"],

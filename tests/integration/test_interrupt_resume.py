@@ -162,3 +162,20 @@ def test_sigterm_then_resume_reuses_the_backup_and_rolls_back_a_bad_release(loca
     change = evidence_all(rec, "migrate.change")[-1]
     assert change["details"]["undo"]["backup"]["path"] == backup_path  # the backup taken before the SIGTERM
     assert served_version(local_env) == "v2"
+
+
+def test_an_interrupted_run_is_undone_by_rollback_yml(local_env: LocalEnv) -> None:
+    """The record's other way on: playbooks/rollback.yml -e run_id=<id> undoes what the stopped run changed."""
+    stopped = interrupt_after(local_env, "v3", "rollout", signal.SIGINT)
+    run_dir, run_id = stopped["run_dir"], stopped["run_id"]
+    assert record(run_dir)["outcome"] == "interrupted"
+    assert served_version(local_env) == "v3"  # nothing was undone by the interruption
+    result = local_env.playbook("rollback.yml", "-e", f"run_id={run_id}", version="v3")
+    assert result.returncode != 0, output(result)[-3000:]  # a rolled-back run is a failed run
+    rec = record(run_dir)
+    assert rec["outcome"] == "rolled_back", (rec["failed_phase"], rec["reason"])
+    assert rec["interruption"] is None and rec["rollback"]["performed"]
+    assert rec["rollback"]["pending"] == [], rec["rollback"]["pending"]
+    assert served_version(local_env) == "v2"
+    assert not (run_dir.parent / "deploy.lock").exists() or \
+        json.loads((run_dir.parent / "deploy.lock").read_text(encoding="utf-8")).get("run_id") != run_id
