@@ -41,7 +41,7 @@ MODULE_SECONDS = {
     "test_readiness.py": 60,
     "test_approval.py": 40,
     "test_smoke_suite.py": 180,
-    "test_interrupt_resume.py": 240,
+    "test_interrupt_resume.py": 270,
 }
 DEFAULT_SECONDS = 240
 
