@@ -10,7 +10,7 @@ from typing import Any
 
 MASK = "***"
 SECRET_NAME = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|access[_-]?key|"
+    r"(pass(word|wd|phrase)?(?!e[ds]|ing)|secret|token|api[_-]?key|private[_-]?key|access[_-]?key|"
     r"credential|authorization|dsn|connection[_-]?string)",
     re.IGNORECASE,
 )
@@ -24,6 +24,18 @@ _AUTH_HEADER = re.compile(
     r"(?P<key>authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token)?\s*)(?P<val>[^\s\"',}]+)",
     re.IGNORECASE,
 )
+# `"api_token": "abc"`, `'password': 'x y'`, `db_password: abc`, `client_secret=abc`: a key, no space before
+# the `:` or `=` (a role's `name : task` banner is no key), then a quoted or bare value. The key is
+# checked with is_secret_name when the pattern matches (JSON, YAML and Python-repr forms in module output).
+_KEY_VALUE = re.compile(
+    r"""(?P<key>(?<![\w.])(?P<q>["']?)(?P<name>[a-z_][\w.-]*)(?P=q)(?:=|:[ \t]*))"""
+    r"""(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"',;&}\]]+))""",
+    re.IGNORECASE,
+)
+# Bare words a secret-named key often holds that are no secret (flags, placeholders, masks).
+_NOT_SECRET_VALUES = frozenset({"true", "false", "yes", "no", "none", "null", "~", "", "bearer", "basic", "token",
+                                "<omitted>", "value_specified_in_no_log_parameter"})
+_BEARER = re.compile(r"(?P<key>\bbearer\s+)(?P<val>[\w.~+/=-]{8,})", re.IGNORECASE)
 # The password runs to the *last* '@' of the authority, so an unencoded '@' in it is masked whole.
 _URL_PASSWORD = re.compile(
     r"(?P<key>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<val>\S+?)(?=@[^@\s/]*(?:[/?#\s\"',;)]|$))",
@@ -66,7 +78,23 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
             text = text.replace(secret, MASK)
     text = _TOKEN_PARAM.sub(lambda m: m.group("key") + MASK, text)
     text = _AUTH_HEADER.sub(lambda m: m.group("key") + MASK, text)
+    text = _BEARER.sub(lambda m: m.group("key") + MASK, text)
+    text = _KEY_VALUE.sub(_mask_key_value, text)
     return _URL_PASSWORD.sub(lambda m: m.group("key") + MASK, text)
+
+
+def _mask_key_value(match: re.Match[str]) -> str:
+    """The value of a secret-named key in `key: value` / `"key": "value"` / `key=value` text, masked."""
+    name = match.group("name")
+    if not is_secret_name(name) or name.lower().endswith("authorization"):  # headers: _AUTH_HEADER keeps the scheme
+        return match.group(0)
+    for group, quote in (("dq", '"'), ("sq", "'"), ("bare", "")):
+        value = match.group(group)
+        if value is not None:
+            if value.lower() in _NOT_SECRET_VALUES or value.startswith(MASK):
+                return match.group(0)
+            return f"{match.group('key')}{quote}{MASK}{quote}"
+    return match.group(0)
 
 
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
