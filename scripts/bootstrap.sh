@@ -95,6 +95,24 @@ fi
 # Checkout as a collection: liftoff.release.* resolves from here (ansible.cfg collections_path).
 mkdir -p .collections/ansible_collections/liftoff
 ln -sfn ../../.. .collections/ansible_collections/liftoff/release
+# awx/configure.yml (AWX / AAP configuration as code) uses awx.awx. The `ansible` package stopped shipping
+# it after ansible 11 and Galaxy is not reachable here: take awx.awx 24.6.1 (its last release) out of the
+# ansible 11.13.0 wheel on PyPI, checked by its sha256 (awx/requirements.yml is for those who reach Galaxy).
+AWX_COLLECTION=.collections/ansible_collections/awx/awx
+if [ ! -f "$AWX_COLLECTION/MANIFEST.json" ]; then
+  log "installing the awx.awx collection (from the ansible 11.13.0 wheel) into .collections"
+  AWX_WHEEL_DIR=$(mktemp -d)
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$AWX_WHEEL_DIR" ansible==11.13.0 \
+    2> >(grep -v "^WARNING: Location '" >&2)
+  echo "7f1c9c6a6026ff214d9240647e4d2b019b2a9d4c7a2bc733932bcf92af80ab04  $AWX_WHEEL_DIR/ansible-11.13.0-py3-none-any.whl" \
+    | sha256sum -c --quiet - || die "the ansible 11.13.0 wheel does not have the expected sha256"
+  "$VENV/bin/python" - "$AWX_WHEEL_DIR/ansible-11.13.0-py3-none-any.whl" .collections <<'EOF'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    wheel.extractall(sys.argv[2], [n for n in wheel.namelist() if n.startswith("ansible_collections/awx/awx/")])
+EOF
+  rm -rf "$AWX_WHEEL_DIR"
+fi
 # The backup and cdn roles use amazon.aws and community.aws (S3, CloudFront): the `ansible` package from PyPI
 # ships them (requirements.yml lists them for those who install from Galaxy).
 for c in amazon/aws community/aws; do
