@@ -45,7 +45,7 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.redact_display imp
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact_hooks import MaskingHooks
 
 
-class CallbackModule(MaskingHooks, DefaultCallback):  # type: ignore[misc]
+class CallbackModule(MaskingHooks, DefaultCallback):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "stdout"
     CALLBACK_NAME = "liftoff.release.redact"

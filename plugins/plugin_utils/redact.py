@@ -83,20 +83,6 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     return _URL_PASSWORD.sub(lambda m: m.group("key") + MASK, text)
 
 
-def _mask_key_value(match: re.Match[str]) -> str:
-    """The value of a secret-named key in `key: value` / `"key": "value"` / `key=value` text, masked."""
-    name = match.group("name")
-    if not is_secret_name(name) or name.lower().endswith("authorization"):  # headers: _AUTH_HEADER keeps the scheme
-        return match.group(0)
-    for group, quote in (("dq", '"'), ("sq", "'"), ("bare", "")):
-        value = match.group(group)
-        if value is not None:
-            if value.lower() in _NOT_SECRET_VALUES or value.startswith(MASK):
-                return match.group(0)
-            return f"{match.group('key')}{quote}{MASK}{quote}"
-    return match.group(0)
-
-
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
     """Return a deep copy of ``value`` with secrets masked.
 
@@ -121,3 +107,43 @@ def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
 
 def _is_scalar_secret(value: Any) -> bool:
     return isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""
+
+
+def _mask_key_value(match: re.Match[str]) -> str:
+    """The value of a secret-named key in `key: value` / `"key": "value"` / `key=value` text, masked."""
+    found = _secret_key_value(match)
+    if found is None:
+        return match.group(0)
+    return f"{match.group('key')}{found[1]}{MASK}{found[1]}"
+
+
+def _secret_key_value(match: re.Match[str]) -> tuple[str, str] | None:
+    """(value, its quote) when a _KEY_VALUE match is a secret-named key holding a value worth masking."""
+    name = match.group("name")
+    if not is_secret_name(name) or name.lower().endswith("authorization"):  # headers: _AUTH_HEADER keeps the scheme
+        return None
+    for group, quote in (("dq", '"'), ("sq", "'"), ("bare", "")):
+        value = match.group(group)
+        if value is not None:
+            if value.lower() in _NOT_SECRET_VALUES or value.startswith(MASK):
+                return None
+            return value, quote
+    return None
+
+
+def secret_values_in_text(text: str) -> set[str]:
+    """The values ``text`` shows in secret-shaped places (what redact_text masks without being told).
+
+    ``token=`` parameters, ``Authorization:`` and ``Bearer`` credentials, URL passwords and values of
+    secret-named keys (``"access_token": "..."``); only those of MIN_SECRET_LEN or more. A caller that
+    learns them can mask the same value where it shows without its key (a later ``echo $TOKEN``).
+    """
+    found: set[str] = set()
+    for pattern in (_TOKEN_PARAM, _AUTH_HEADER, _BEARER, _URL_PASSWORD):
+        found.update(match.group("val") for match in pattern.finditer(text))
+    for match in _KEY_VALUE.finditer(text):
+        pair = _secret_key_value(match)
+        if pair is not None:
+            found.add(pair[0])
+    return {value for value in found
+            if len(value) >= MIN_SECRET_LEN and not value.startswith(MASK) and value.lower() not in _NOT_SECRET_VALUES}

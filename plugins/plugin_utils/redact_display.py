@@ -23,6 +23,7 @@ from ansible_collections.liftoff.release.plugins.plugin_utils.redact import (
     redact,
     redact_text,
     secret_values_from,
+    secret_values_in_text,
 )
 
 # Values never treated as secrets even when a secret-named variable holds them: masking every
@@ -60,19 +61,37 @@ def usable_secrets(values: Iterable[Any]) -> set[str]:
 
 
 def environment_secrets(environ: Mapping[str, str]) -> set[str]:
-    """Values of controller environment variables with secret-like names (PGPASSWORD, AWS_SECRET_ACCESS_KEY, *_TOKEN)."""
+    """Values of controller environment variables with secret-like names (PGPASSWORD, *_TOKEN...)."""
     return usable_secrets(value for name, value in environ.items()
                           if is_secret_name(name) and not _ENV_NOT_SECRET.search(name))
 
 
 def variable_secrets(variables: Mapping[str, Any], templar: Any) -> set[str]:
-    """Secret-named variables (templated with ``templar``) and ``liftoff_secret_values``, as the actions collect them."""
+    """Secret-named variables (templated with ``templar``) and ``liftoff_secret_values``, as actions collect them."""
     return usable_secrets(task_secrets(variables, templar))
 
 
 def result_secrets(result: Mapping[str, Any]) -> set[str]:
-    """Values a task returned under secret-named keys (a token a module fetched, a registered password)."""
-    return usable_secrets(secret_values_from(result))
+    """Values a task returned under secret-named keys (a token a module fetched, a registered password),
+    and the values its text shows in secret-shaped places (``{"access_token": "..."}`` in a command's stdout).
+    """
+    found = secret_values_from(result)
+    for text in _strings(result, 0):
+        found |= secret_values_in_text(text)
+    return usable_secrets(found)
+
+
+def _strings(value: Any, depth: int) -> Iterable[str]:
+    if depth > 8:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for sub in value.values():
+            yield from _strings(sub, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for sub in value:
+            yield from _strings(sub, depth + 1)
 
 
 def printed_forms(secret: str) -> set[str]:
@@ -146,7 +165,8 @@ def install(display: Any, mask: SecretMask, before: Callable[[str, bool], None] 
 
     def masked_display(msg: str, *args: Any, **kwargs: Any) -> None:
         text = mask.text(msg) if isinstance(msg, str) else msg
-        if before is not None and not kwargs.get("log_only"):
+        # Workers proxy their lines to the controller process, which runs `before` for them.
+        if before is not None and not kwargs.get("log_only") and getattr(display, "_final_q", None) is None:
             before(text, bool(kwargs.get("stderr") or (len(args) > 1 and args[1])))
         original(text, *args, **kwargs)
 
@@ -213,7 +233,7 @@ class Phase:
 
 
 def phase_evidence(result: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """(phase, status, actual) when ``result`` is the ``liftoff.release.evidence`` result of a ``<phase>.phase`` item."""
+    """(phase, status, actual) when ``result`` is the evidence action's result for a ``<phase>.phase`` item."""
     item = result.get("evidence")
     if not isinstance(item, Mapping):
         return None
@@ -245,3 +265,10 @@ def outcome_line(outcome: str | None, record: str | None, failed_hosts: Iterable
     if failed:
         line += f". Hosts with failures: {', '.join(failed)}"
     return line
+
+
+def status_line(phase: str, task: str, width: int) -> str:
+    """The one line a terminal shows while a phase runs: the phase and its current step, cut to ``width``."""
+    line = f"{phase}: {task}" if task else f"{phase}: started"
+    line = " ".join(line.split())  # a multi-line task name stays on one line
+    return line if len(line) <= width else line[: max(width - 3, 1)] + "..."

@@ -12,6 +12,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ansible.template import Templar
+from ansible.utils.vars import load_extra_vars
+
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact_display import (
     SecretMask,
     environment_secrets,
@@ -32,8 +35,6 @@ def play_secrets(play: Any) -> set[str]:
     A variable that does not template (undefined, a lookup that fails) holds nothing to mask yet;
     ``task_secrets`` skips it, and the task results seen later still teach what they return.
     """
-    from ansible.template import Templar  # noqa: PLC0415 - Ansible's controller side, only inside a run
-
     manager = play.get_variable_manager()
     inventory = getattr(manager, "_inventory", None)
     if manager is None or inventory is None:
@@ -47,9 +48,6 @@ def play_secrets(play: Any) -> set[str]:
 
 def extra_var_secrets(loader: Any) -> set[str]:
     """Secret-named extra vars (``-e``, ``-e @file``), read the way ansible-playbook read them."""
-    from ansible.template import Templar  # noqa: PLC0415
-    from ansible.utils.vars import load_extra_vars  # noqa: PLC0415
-
     extra = load_extra_vars(loader)
     return variable_secrets(extra, Templar(loader=loader, variables=extra))
 
