@@ -140,6 +140,8 @@ command -v docker-compose >/dev/null || apt_install docker-compose
 # Rolling and canary tests across hosts: sshd in network namespaces (ip netns).
 [ -x /usr/sbin/sshd ] || apt_install openssh-server
 command -v ip >/dev/null || apt_install iproute2
+# The HTML record's browser test: headless Chromium (only when root; the test skips without it otherwise).
+if [ "$(id -u)" = 0 ]; then command -v chromium >/dev/null || apt_install chromium; fi
 # Node and pm2.
 command -v node >/dev/null || apt_install nodejs npm
 if [ ! -x "$TOOLS/node_modules/.bin/pm2" ]; then
