@@ -29,7 +29,7 @@ description:
     M(amazon.aws.s3_object) sets headers and has a check mode, but one task per file (list, compare, copy, put)
     is thousands of tasks for a build.
 author:
-  - liftoff.release maintainers
+  - liftoff.release contributors (@liftoff-release)
 options:
   state:
     description: What to do.

@@ -20,7 +20,7 @@ description:
   - Out of time, the task fails (the invalidation may still complete later) unless O(fail_on_timeout=false), and
     the result says so in RV(timed_out).
 author:
-  - liftoff.release maintainers
+  - liftoff.release contributors (@liftoff-release)
 options:
   distribution_id:
     description: The distribution.

@@ -29,7 +29,7 @@ description:
     parallel hosts never interleave lines.
   - The item is validated first; a bad one fails the task and writes nothing.
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -136,8 +136,8 @@ evidence:
     started: {description: UTC ISO-8601., type: str, returned: always}
     ended: {description: UTC ISO-8601., type: str, returned: always}
     host: {description: The host it concerns., type: str, returned: always}
-    details: {description: The details, secrets masked., type: dict, returned: always}
-    seq: {description: The item's position in the journal, from 1., type: int, returned: always}
+    details: {description: "The details, secrets masked.", type: dict, returned: always}
+    seq: {description: "The item's position in the journal, from 1.", type: int, returned: always}
   sample:
     id: backup.verify
     phase: backup

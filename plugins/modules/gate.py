@@ -117,7 +117,7 @@ description:
   - The task never fails because of the verdict; the caller acts on RV(verdict).
     Malformed arguments fail the task before anything is sampled.
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
 options:
   mode:
     description:
@@ -463,9 +463,8 @@ options:
         description: Database user; a read-only role is enough.
         type: str
       password:
-        description: Database password; never returned.
+        description: Database password; never returned or logged.
         type: str
-        no_log: true
       sslmode:
         description: libpq C(sslmode), for example C(require).
         type: str
@@ -746,7 +745,10 @@ metrics:
     inconclusive: {description: No-data samples counted as inconclusive., type: int, returned: always}
     errors: {description: Samples that could not be measured., type: int, returned: always}
     count: {description: Samples taken., type: int, returned: always}
-    stats: {description: "C(count) (samples with a value), C(min), C(max), C(last), C(p95) over the sample values; null without values.", type: dict, returned: always}
+    stats:
+      description: C(count) (samples with a value), C(min), C(max), C(last), C(p95) over the sample values; null without values.
+      type: dict
+      returned: always
     judge:
       description:
         - "The canary judge's verdict (null without O(metrics[].judge)): C(outcome) (pass,
@@ -756,7 +758,10 @@ metrics:
       type: dict
       returned: always
     reason: {description: The sentence for this metric., type: str, returned: always}
-    spec: {description: "The validated spec with defaults filled in and the baseline applied; header values and the connection password masked.", type: dict, returned: always}
+    spec:
+      description: The validated spec with defaults filled in and the baseline applied; header values and the connection password masked.
+      type: dict
+      returned: always
     samples:
       description:
         - "Every sample: C(metric), C(at) (UTC ISO-8601), C(t) (seconds since the gate

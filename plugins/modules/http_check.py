@@ -25,7 +25,7 @@ description:
     status and latency seen; C(details) the URL, failures, attempts, latency and status
     code), so the record shows the check either way.
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

@@ -40,7 +40,7 @@ description:
     held at all it changes nothing and says why in RV(reason).
   - O(state=query) only reads the lock.
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -223,7 +223,7 @@ lock:
     expires: 1795331700.12
     ttl: 1800
 reentered:
-  description: Whether the same run already held the lock (then RV(changed) is false).
+  description: Whether the same run already held the lock (then the result's C(changed) is false).
   returned: O(state=acquired)
   type: bool
   sample: false
@@ -289,5 +289,7 @@ msg:
   description: Why the lock was refused (naming the holder), or that check mode took no lock.
   returned: when refused, or in check mode
   type: str
-  sample: "deploy lock for 'production' is held by owner 'bob', run 20261123T060000Z-4d5e6f, acquired 2026-11-23T06:00:00Z, expires 2026-11-23T06:30:00Z; wait for that run to finish"
+  sample: >-
+    deploy lock for 'production' is held by owner 'bob', run 20261123T060000Z-4d5e6f,
+    acquired 2026-11-23T06:00:00Z, expires 2026-11-23T06:30:00Z; wait for that run to finish
 """

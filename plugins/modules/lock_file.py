@@ -20,7 +20,9 @@ description:
   - A stale lock (past its expiry) is broken only with O(break_stale=true); the broken lock is
     returned in RV(broken).
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -135,7 +137,9 @@ msg:
   description: Why the lock was refused, naming the holder.
   returned: when refused, or in check mode
   type: str
-  sample: "deploy lock for 'production' is held by owner 'bob', run 20261123T060000Z-4d5e6f, acquired 2026-11-23T06:00:00Z, expires 2026-11-23T06:30:00Z; wait for that run to finish"
+  sample: >-
+    deploy lock for 'production' is held by owner 'bob', run 20261123T060000Z-4d5e6f,
+    acquired 2026-11-23T06:00:00Z, expires 2026-11-23T06:30:00Z; wait for that run to finish
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -167,6 +171,7 @@ def main() -> None:
     if outcome.pop("failed", False):
         module.fail_json(**outcome)
     module.exit_json(**outcome)
+
 
 if __name__ == "__main__":
     main()

@@ -20,7 +20,9 @@ description:
     O(max_leaks) and O(min_masked), so the caller can record the evidence first (the
     M(liftoff.release.smoke) role does).
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -138,7 +140,7 @@ def main() -> None:
     except OSError as exc:
         module.fail_json(msg=f"cannot read a log file: {exc}")
     module.exit_json(changed=False, **_log_scan.verdict(scans, unmatched, max_leaks=args["max_leaks"],
-                                                         min_masked=args["min_masked"]))
+                                                        min_masked=args["min_masked"]))
 
 
 if __name__ == "__main__":

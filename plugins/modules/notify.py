@@ -23,7 +23,9 @@ description:
     EU endpoint or a local receiver (how this collection tests its notifications), and each is one more task per
     event and target with its own failure handling.
 author:
-  - liftoff.release maintainers
+  - liftoff.release contributors (@liftoff-release)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -37,7 +39,9 @@ options:
     elements: dict
     required: true
   event:
-    description: The event - C(event), C(run_id), C(app), C(environment), C(version), C(operator), C(phase), C(status), C(outcome), C(reason), C(failed_phase), C(record).
+    description:
+      - The event - C(event), C(run_id), C(app), C(environment), C(version), C(operator), C(phase), C(status),
+        C(outcome), C(reason), C(failed_phase), C(record).
     type: dict
     required: true
   phase:

@@ -46,10 +46,12 @@ description:
   - Runs on the host that holds the backup directory and talks to PostgreSQL with psycopg 3;
     C(pg_dump) and C(pg_restore) must be on that host.
 author:
-  - liftoff.release maintainers
+  - liftoff.release contributors (@liftoff-release)
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
   - pg_dump and pg_restore of the server's major version or newer
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -367,11 +369,11 @@ def measure(path: str) -> tuple[int, str, list[tuple[str, str, int]]]:
     if os.path.isfile(path):
         return os.path.getsize(path), file_sha256(path), []
     files = []
-    for root, _, names in os.walk(path):
+    for root, _unused, names in os.walk(path):
         for filename in names:
             full = os.path.join(root, filename)
             files.append((os.path.relpath(full, path), file_sha256(full), os.path.getsize(full)))
-    return sum(size for _, _, size in files), manifest_sha256(files), files
+    return sum(size for _unused, _unused, size in files), manifest_sha256(files), files
 
 
 def remove(path: str) -> None:
@@ -385,7 +387,9 @@ def run_tool(argv: list[str], password: str, timeout: int) -> subprocess.Complet
     env = dict(os.environ)
     if password:
         env["PGPASSWORD"] = password
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    # Not run_command: it has no timeout, and a dump or restore must not hang the run.
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,  # pylint: disable=ansible-bad-function
+                          check=False)
 
 
 def count_rows(conn: Any, tables: list[str]) -> dict[str, int]:
@@ -539,7 +543,7 @@ def restore(module: AnsibleModule, conn: Any) -> dict[str, Any]:
         # The swap: refuse new connections, end the ones there are, rename twice.
         admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(ident(db)))
         try:
-            for _ in range(50):
+            for _unused in range(50):
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE datname = %s AND pid <> pg_backend_pid()", (db,))
                 try:

@@ -36,7 +36,9 @@ description:
     library on every target; community.crypto.get_certificate needs the community.crypto collection and
     cryptography on the target. This module needs only Python's standard library on the target.
 author:
-  - liftoff.release maintainers
+  - liftoff.release contributors (@liftoff-release)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -392,7 +394,9 @@ def check_config(p: dict[str, Any]) -> Verdict:
 
 def check_command(p: dict[str, Any]) -> Verdict:
     try:
-        proc = subprocess.run(p["argv"], capture_output=True, text=True, timeout=p["timeout"], check=False)
+        # Not run_command: it has no timeout, and a readiness check is bounded by O(timeout).
+        proc = subprocess.run(p["argv"], capture_output=True, text=True,  # pylint: disable=ansible-bad-function
+                              timeout=p["timeout"], check=False)
     except FileNotFoundError:
         return verdict(False, f"`{' '.join(p['argv'])}` runs", f"{p['argv'][0]} not found")
     except subprocess.TimeoutExpired:

@@ -24,7 +24,7 @@ description:
     time; each file is replaced atomically.
   - Secrets are masked in both files, as in the journal.
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

@@ -26,7 +26,7 @@ description:
     run changed - and the changes not yet undone, newest first, for rollback.
     O(record_dir), O(environment), O(operator), O(run_id) and O(details) are ignored.
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -179,13 +179,16 @@ state:
     version: {description: The version deployed (from C(run.start) details)., type: str, returned: always}
     started: {description: When the run started (UTC ISO-8601)., type: str, returned: always}
     check_mode: {description: Whether the run is in check mode., type: bool, returned: always}
-    phases: {description: Each phase's outcome by phase name (pass, fail, skip)., type: dict, returned: always}
-    failed: {description: Whether the run failed (a phase failed, the run was interrupted, or the gate said HOLD or ROLLBACK)., type: bool, returned: always}
+    phases: {description: "Each phase's outcome by phase name (pass, fail, skip).", type: dict, returned: always}
+    failed:
+      description: Whether the run failed (a phase failed, the run was interrupted, or the gate said HOLD or ROLLBACK).
+      type: bool
+      returned: always
     failed_phase: {description: The phase that failed first; null when none did., type: str, returned: always}
     reason: {description: Why the run failed; null when it did not., type: str, returned: always}
-    verdict: {description: The gate's verdict (PROCEED, HOLD, ROLLBACK); null before the gate ran., type: str, returned: always}
+    verdict: {description: "The gate's verdict (PROCEED, HOLD, ROLLBACK); null before the gate ran.", type: str, returned: always}
     changes: {description: "What the run changed, in order: C(id), C(seq), C(phase), C(host), C(undo), C(title).", type: list, elements: dict, returned: always}
-    undone: {description: Changes already undone by rollback, as C(<id>#<seq>)., type: list, elements: str, returned: always}
+    undone: {description: "Changes already undone by rollback, as C(<id>#<seq>).", type: list, elements: str, returned: always}
     rollback_status: {description: Outcome of the rollback phase; null when it did not run., type: str, returned: always}
     outcome: {description: "success, failed, rolled_back, rollback_failed or interrupted.", type: str, returned: always}
     interrupted: {description: Whether ansible-playbook stopped before the run ended (C(run.stopped))., type: bool, returned: always}

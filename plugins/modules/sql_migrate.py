@@ -35,9 +35,11 @@ description:
     C(CREATE INDEX CONCURRENTLY)).
   - Runs on the target host and talks to PostgreSQL with psycopg 3.
 author:
-  - liftoff.release maintainers
+  - liftoff.release contributors (@liftoff-release)
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full

@@ -24,7 +24,7 @@ description:
     type, fewer than O(events) events by the deadline or before the server closed the stream,
     an event name not in O(event_names), a first event later than O(first_event_max_ms).
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

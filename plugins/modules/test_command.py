@@ -25,15 +25,23 @@ description:
   - The evidence has the counts, the summary line, the exit code and, on failure, the last lines
     of the output with secrets masked.
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: none
     details:
       - The command is not run in check mode (the task is skipped).
+  diff_mode:
+    support: none
   platform:
     platforms: posix
 options:

@@ -25,7 +25,7 @@ description:
   - B(Token values never appear) in the result, the failure message or the evidence - the
     principal (no_log) and the ephemeral token are masked, and the use URL is recorded without the token.
 author:
-  - liftoff.release contributors
+  - liftoff.release contributors (@liftoff-release)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

@@ -30,10 +30,12 @@ description:
   - When the module runs on the controller (connection C(local)) and the ansible-playbook process
     is killed, the tool's process group is killed too, rather than left to carry on unobserved.
 author:
-  - liftoff.release maintainers
+  - liftoff.release contributors (@liftoff-release)
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
   - the migration tool itself on that host
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -379,7 +381,7 @@ while True:
         break
     except InterruptedError:
         continue
-sys.exit(code if code >= 0 else 128 - code)
+raise SystemExit(code if code >= 0 else 128 - code)
 """
 
 
@@ -433,8 +435,9 @@ class Runner:
             raise ToolError(f"cannot run {what} {argv[0]!r} in {self.params['chdir']}: not found or not executable "
                             f"(PATH={self.env.get('PATH', '')})")
         try:
-            # an argument list, no shell; GUARD makes the tool's process group die with this module
-            self.current = subprocess.Popen(
+            # an argument list, no shell; GUARD makes the tool's process group die with this module.
+            # Not run_command: the tool needs its own process group, killed on a timeout with its sessions.
+            self.current = subprocess.Popen(  # pylint: disable=ansible-bad-function
                 [sys.executable, "-c", GUARD, str(os.getpid()), *argv], cwd=self.params["chdir"], env=self.env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 start_new_session=True)
