@@ -24,11 +24,17 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jmespath
-from jmespath.exceptions import JMESPathError
+try:
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+except ImportError:  # only JSON assertions need it: they say so (MISSING_JMESPATH) instead of failing the import
+    HAS_JMESPATH = False
+else:
+    HAS_JMESPATH = True
 
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact import is_secret_name, redact
 
+MISSING_JMESPATH = "JSON assertions need the Python package jmespath on the controller (pip install jmespath)"
 JSON_TESTS = ("equals", "not_equals", "min", "max", "contains", "matches", "exists")
 HEADER_TESTS = ("equals", "contains", "matches", "present")
 
@@ -51,6 +57,8 @@ def json_assertion_errors(items: Sequence[Mapping[str, Any]], where: str = "json
         expression = item.get("jmespath")
         if not isinstance(expression, str) or not expression:
             errors.append(f"{at}.jmespath: a JMESPath expression is required")
+        elif not HAS_JMESPATH:
+            errors.append(f"{at}.jmespath: {MISSING_JMESPATH}")
         else:
             try:
                 jmespath.compile(expression)
@@ -120,6 +128,9 @@ def check_json(document: Any, items: Sequence[Mapping[str, Any]]) -> list[str]:
     for raw in items:
         item = _given(raw)
         expression = str(item["jmespath"])
+        if not HAS_JMESPATH:
+            failures.append(f"JSON {expression}: {MISSING_JMESPATH}")
+            continue
         try:
             actual = jmespath.search(expression, document)
         except JMESPathError as exc:

@@ -9,10 +9,11 @@ import json
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.liftoff.release.plugins.plugin_utils import assertions
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact import redact, redact_text
@@ -48,9 +49,11 @@ def fetch(url: str, method: str = "GET", headers: Mapping[str, str] | None = Non
     if scheme not in ("http", "https"):
         # urlopen would read file:// (into the evidence) or raise ValueError on a bare word.
         return Response(None, _ms(start), "", f"unsupported URL {url!r}: expected an http:// or https:// URL")
-    request = urllib.request.Request(url, method=method, headers=dict(headers or {}), data=body)  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 - URL is the operator's
+        # The operator's URL, as urllib would open it: redirects followed, certificates verified, no
+        # ~/.netrc credentials added and the body left as the server sent it.
+        with open_url(url, data=body, headers=dict(headers or {}), method=method, timeout=timeout,
+                      use_netrc=False, decompress=False) as reply:
             text = reply.read(65536).decode("utf-8", "replace")
             return Response(reply.status, _ms(start), text, None, dict(reply.headers.items()))
     except urllib.error.HTTPError as exc:
