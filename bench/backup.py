@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark: what a verified backup costs over a raw pg_dump of the same database, format and jobs.
 
 On a throwaway local environment (scripts/localenv.py) the demo database is filled to

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark: how long from a breach to a decision, and from a breach to the old version serving.
 
 The baseline, measured in the same run's settings, is the gate's own promise:
@@ -83,7 +83,7 @@ def engine(trials: int, interval: float) -> None:
             specs = parse_metric_specs([{"name": "error_ratio", "kind": "error_ratio", "max": 0.05,
                                          "failure_limit": limit}])
             took = []
-            for _ in range(trials):
+            for _unused in range(trials):
                 app.breach_at = float("inf")
                 offset = interval * (1 + rng.random())  # the breach starts somewhere in the 2nd interval
 

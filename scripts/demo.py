@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """`make demo`: three real deployments on a throwaway local environment.
 
 1. v1 is deployed; 2. v2 (backup verified, migration applied, gate PROCEED);

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Write docs/gate-profiles.md from the gate's threshold profiles (roles/gate/files/profiles/*.yml).
 
     gate_profiles_md.py            rewrite docs/gate-profiles.md

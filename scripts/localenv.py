@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The throwaway local environment for the demo and the integration tests.
 
 Everything lives under one root (default .demo/): a PostgreSQL cluster on a free port,
@@ -133,7 +133,7 @@ def stop_pm2(root: Path, pm2_bin: str) -> None:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return
-    for _ in range(50):
+    for _unused in range(50):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -155,7 +155,7 @@ def stop_pid_of(root: Path, key: str, name: str) -> None:
     if comm != name:
         return  # gone, or the pid was reused by another program
     os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
+    for _unused in range(100):
         try:
             os.kill(pid, 0)
             if Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").split()[2] == "Z":

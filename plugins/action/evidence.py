@@ -32,7 +32,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        _unused, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         item = Evidence(id=args["id"], phase=args["phase"], title=args["title"], status=args["status"],
                         target=args["target"], actual=args["actual"], started=args["started"], ended=args["ended"],
                         host=args["host"] or inventory_host(task_vars), details=args["details"] or {})

@@ -67,6 +67,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     },
 }
 
+
 class LoadGenerator:
     """Synthetic GET requests at a bounded rate while the gate samples.
 
@@ -256,7 +257,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         del tmp
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _unused, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         specs = validate_args(args)
         if not specs:  # baseline mode and no relative metric: nothing to capture
             result.update(changed=False, baselines={}, baseline_samples={}, seconds=0.0)

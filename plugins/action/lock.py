@@ -36,7 +36,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(
+        _unused, args = self.validate_argument_spec(
             argument_spec=self.ARGUMENT_SPEC,
             required_if=[("backend", "file", ("path",)), ("backend", "redis", ("redis_url",))])
         problem = _bad_args(args, self._task.delegate_to)
@@ -116,4 +116,3 @@ def _bad_args(args: dict[str, Any], delegate_to: str | None) -> str | None:
         return (f"host={args['host']!r} takes the lock file on that host: the task must be delegated to it "
                 f"(delegate_to: {args['host']}), not to {delegate_to!r}")
     return None
-

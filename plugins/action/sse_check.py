@@ -38,7 +38,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        _unused, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         if args["events"] < 0 or args["deadline"] <= 0:
             raise AnsibleActionFail("liftoff.release.sse_check: events must be 0 or more and deadline above 0 "
                                     f"(got events={args['events']}, deadline={args['deadline']})")

@@ -41,8 +41,9 @@ class ActionModule(ActionBase):
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC,
-                                              mutually_exclusive=[["argv", "cmd"]], required_one_of=[["argv", "cmd"]])
+        _unused, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC,
+                                                    mutually_exclusive=[["argv", "cmd"]],
+                                                    required_one_of=[["argv", "cmd"]])
         problems = runner_summary.regex_errors(args["regex"]) if args["format"] == "regex" else []
         if not 0.0 <= args["min_success_ratio"] <= 1.0:
             problems.append(f"min_success_ratio: expected a ratio from 0 to 1, got {args['min_success_ratio']}")

@@ -82,7 +82,8 @@ def gate_ratio_to_baseline(value: Any, baseline: Any) -> float | str:
     except (TypeError, ValueError) as exc:
         raise _fail("gate_ratio_to_baseline", exc, (value, baseline)) from exc
     out = gate.json_number(ratio)
-    assert out is not None
+    if out is None:
+        raise AssertionError("out is unset")
     return out
 
 

@@ -114,7 +114,7 @@ def human(size: int | float) -> str:
 
 def manifest(files: Iterable[tuple[str, str, int]]) -> str:
     """sha256sum-style manifest of a directory dump: ``<sha256>  <relative path>`` per file, sorted by path."""
-    return "".join(f"{digest}  {path}\n" for path, digest, _ in sorted(files))
+    return "".join(f"{digest}  {path}\n" for path, digest, _unused in sorted(files))
 
 
 def manifest_sha256(files: Iterable[tuple[str, str, int]]) -> str:

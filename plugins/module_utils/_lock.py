@@ -164,15 +164,12 @@ class Store(Protocol):
 
     def session(self) -> AbstractContextManager[None]:
         """Held around one read-decide-swap (the file store serialises processes; Redis needs nothing)."""
-        ...
 
     def get(self) -> str | None:
         """The lock's raw text, None when there is no lock."""
-        ...
 
     def swap(self, old: str | None, new: LockInfo | None) -> bool:
         """Replace ``old`` by ``new`` (None: delete) only if the store still holds ``old``; True when done."""
-        ...
 
 
 @contextmanager

@@ -47,7 +47,7 @@ def is_ansible(cmdline: tuple[str, ...]) -> bool:
 def find_controller(procs: Mapping[int, Proc], start: int) -> tuple[int, int] | None:
     """(worker pid, controller pid) above ``start``, or None when not run by a local ansible worker."""
     pid = start
-    for _ in range(MAX_DEPTH):
+    for _unused in range(MAX_DEPTH):
         proc = procs.get(pid)
         if proc is None or pid <= 1:
             return None
@@ -80,7 +80,7 @@ def ancestry(start: int) -> dict[int, Proc]:
     """``start`` and its ancestors (with the parent of each), as far as /proc shows them."""
     procs: dict[int, Proc] = {}
     pid = start
-    for _ in range(MAX_DEPTH + 1):
+    for _unused in range(MAX_DEPTH + 1):
         proc = read_proc(pid)
         if proc is None:
             break

@@ -233,14 +233,14 @@ def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
 def der_not_after(der: bytes) -> dt.datetime:
     """notAfter of a DER certificate (RFC 5280: tbsCertificate's validity), without any library."""
     try:
-        _, cert_start, _ = _tlv(der, 0)
-        _, pos, _ = _tlv(der, cert_start)  # tbsCertificate
-        tag, _, end = _tlv(der, pos)
+        _unused, cert_start, _unused = _tlv(der, 0)
+        _unused, pos, _unused = _tlv(der, cert_start)  # tbsCertificate
+        tag, _unused, end = _tlv(der, pos)
         if tag == 0xA0:  # [0] version
             pos = end
-        for _ in range(3):  # serialNumber, signature, issuer
+        for _unused in range(3):  # serialNumber, signature, issuer
             pos = _tlv(der, pos)[2]
-        _, validity, _ = _tlv(der, pos)
+        _unused, validity, _unused = _tlv(der, pos)
         not_before_end = _tlv(der, validity)[2]
         tag, start, end = _tlv(der, not_before_end)
         text = der[start:end].decode("ascii")

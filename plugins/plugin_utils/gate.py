@@ -419,7 +419,7 @@ def _judge(spec: MetricSpec, samples: Sequence[Sample]) -> Judgement | None:
              if s.value is not None and s.baseline_value is not None
              and math.isfinite(s.value) and math.isfinite(s.baseline_value)]
     j = spec.judge
-    return judge([c for c, _ in pairs], [b for _, b in pairs], direction=j.direction,
+    return judge([c for c, _unused in pairs], [b for _unused, b in pairs], direction=j.direction,
                  confidence=j.confidence, min_effect=j.min_effect, min_samples=j.min_samples)
 
 

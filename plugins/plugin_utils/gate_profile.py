@@ -263,7 +263,8 @@ def parse_profile(raw: Mapping[str, Any], where: str = "gate_profile") -> Profil
     spec = _mapping(raw, where, ", ".join(PROFILE_FIELDS))
     _unknown(spec, PROFILE_FIELDS, where)
     name = _text(spec, "name", where)
-    assert name is not None
+    if name is None:
+        raise AssertionError("name is unset")
     if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
         raise ProfileError(f"{where}.name must be a file-name-like word (e.g. seed-002), got {name!r}")
     metrics_raw = _mapping(spec.get("metrics"), f"{where}.metrics", "metric key -> unit, tiers")
@@ -339,7 +340,7 @@ def apply_profile(metrics: Sequence[Mapping[str, Any]], profile: Profile,
     ``profile``, named ``<name>.<severity>`` (``name`` defaults to the key), plus the
     tier's threshold fields. Items without ``profile`` pass through unchanged.
     """
-    return [spec for spec, _ in _expand(metrics, profile, var)]
+    return [spec for spec, _unused in _expand(metrics, profile, var)]
 
 
 def profile_trace(metrics: Sequence[Mapping[str, Any]], profile: Profile,

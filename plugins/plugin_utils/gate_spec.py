@@ -449,7 +449,8 @@ def _parse_provider(spec: Mapping[str, Any], where: str, provider: str) -> dict[
                 raise GateSpecError(
                     f"{where}.quantile only applies to kind latency_quantile, not {kind}")
             q = _number(spec, "quantile", where)
-            assert q is not None
+            if q is None:
+                raise AssertionError("q is unset")
             if not 0.0 < q < 1.0:
                 raise GateSpecError(
                     f"{where}.quantile must be between 0 and 1 exclusive (e.g. 0.95), got {fmt(q)}")

@@ -119,7 +119,7 @@ def _rank_sum_and_ties(x: list[float], y: list[float]) -> tuple[float, list[int]
         end = start
         while end + 1 < len(pooled) and pooled[end + 1][0] == pooled[start][0]:
             end += 1
-        in_x = sum(1 for _, is_x in pooled[start:end + 1] if is_x)
+        in_x = sum(1 for _unused, is_x in pooled[start:end + 1] if is_x)
         twice_rank_sum += in_x * (start + end + 2)
         groups.append(end - start + 1)
         start = end + 1

@@ -286,7 +286,8 @@ def start_renewer(spec: dict[str, Any], watched: Process, pidfile: Path) -> int:
     proc = subprocess.Popen([sys.executable, "-c", _BOOT, RENEWER_MARK, _collections_root()],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             close_fds=True, start_new_session=True, cwd="/")
-    assert proc.stdin is not None
+    if proc.stdin is None:
+        raise AssertionError("proc.stdin is unset")
     proc.stdin.write(json.dumps({**spec, "watch_pid": watched.pid, "watch_started": watched.started,
                                  "pidfile": str(pidfile)}).encode())
     proc.stdin.close()

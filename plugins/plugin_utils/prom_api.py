@@ -178,9 +178,9 @@ def _url(address: str, path: str, params: Mapping[str, str]) -> tuple[str, str |
     if parts.query or parts.fragment:
         raise PrometheusError(f"Prometheus at {shown}: invalid address: no query string or fragment allowed")
     auth = None
-    userinfo, _, host = parts.netloc.rpartition("@")
+    userinfo, _unused, host = parts.netloc.rpartition("@")
     if userinfo:
-        user, _, password = userinfo.partition(":")
+        user, _unused, password = userinfo.partition(":")
         pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
         auth = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
     query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe="")

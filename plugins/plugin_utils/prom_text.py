@@ -203,7 +203,7 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
         return None
     # cumulative counts must not decrease (sums of scrapes can be off by a race)
     counts: list[float] = []
-    for _, c in ordered:
+    for _unused, c in ordered:
         counts.append(max(c, counts[-1]) if counts else c)
     total = counts[-1]
     if total <= 0:

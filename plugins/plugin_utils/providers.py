@@ -193,7 +193,8 @@ class ScrapeSource:
         self._last[key] = after  # a failed scrape keeps the last good one as "before"
         if before is None:
             raise ProviderError("no earlier scrape to measure this interval from (the previous one failed)")
-        assert spec.kind is not None
+        if spec.kind is None:
+            raise AssertionError("spec.kind is unset")
         try:
             return measure(spec.kind, before, after, quantile=spec.quantile, route=spec.route,
                            series=spec.series)
@@ -268,12 +269,14 @@ class Providers:
         self._sql = SqlSource(self.sql_connection, self.timeout)
 
     def begin_tick(self) -> None:
-        assert self._scrape is not None
+        if self._scrape is None:
+            raise AssertionError("self._scrape is unset")
         self._scrape.begin_tick()
 
     def prime(self, spec: MetricSpec) -> None:
         """Before the first interval: the scrape provider takes its starting point."""
-        assert self._scrape is not None
+        if self._scrape is None:
+            raise AssertionError("self._scrape is unset")
         if spec.provider == "scrape":
             self._scrape.prime(spec, spec.name)
             if spec.judge is not None:
@@ -288,12 +291,14 @@ class Providers:
 
     def _value(self, spec: MetricSpec, key: str) -> float | None:
         if spec.provider == "scrape":
-            assert self._scrape is not None
+            if self._scrape is None:
+                raise AssertionError("self._scrape is unset")
             return self._scrape.read(spec, key)
         if spec.provider == "fact":
             return spec.value
         if spec.provider == "sql":
-            assert self._sql is not None
+            if self._sql is None:
+                raise AssertionError("self._sql is unset")
             return reduce_values(self._sql.read(spec), "last", spec)
         if spec.provider == "prometheus":
             return reduce_values(self._prometheus(spec), spec.reduce, spec)
@@ -321,7 +326,8 @@ class Providers:
             raise ProviderError(str(exc)) from None
 
     def _json(self, spec: MetricSpec) -> list[float]:
-        assert spec.url is not None
+        if spec.url is None:
+            raise AssertionError("spec.url is unset")
         body = http_get(spec.url, timeout=self.timeout, headers=spec.headers)
         try:
             doc = json.loads(body)

@@ -30,7 +30,7 @@ def running_phase(items: Iterable[Mapping[str, Any]]) -> str:
             done = {}
         elif ident == "run.resume":
             done = {p: s for p, s in done.items() if s == "pass"}
-        phase, _, kind = ident.partition(".")
+        phase, _unused, kind = ident.partition(".")
         if kind == "phase":
             done[phase] = str(item.get("status"))
     return next((p for p in PHASES if p not in done), "record")
@@ -82,5 +82,5 @@ def close_stopped_run(run_dir: Path, signal_name: str | None, task: str | None, 
     journal.append(Evidence(id="run.end", phase="run", title="Run ended", status="fail", target="success",
                             actual=stopped.outcome, host="controller",
                             details={"reason": stopped.reason, "failed_phase": stopped.failed_phase}), found)
-    paths, _ = write_record(run_dir, secrets=found)
+    paths, _unused = write_record(run_dir, secrets=found)
     return paths

@@ -119,7 +119,7 @@ def _apply(state: RunState, item: dict[str, Any]) -> None:
         state.failed_phase = "run"
         state.reason = str(details.get("error") or item.get("actual") or "a host failed outside a phase")
         return
-    phase, _, kind = ident.partition(".")
+    phase, _unused, kind = ident.partition(".")
     if kind == "phase":
         state.phases[phase] = str(status)
         if phase == "rollback":

@@ -70,7 +70,7 @@ def run_at_a_terminal(tmp_path: Path, variables: dict[str, Any], typed: list[str
     quiet_since, sent_at, size_at_send = time.monotonic(), 0.0, -1
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.25)
+            ready, _unused, _unused = select.select([controller], [], [], 0.25)
             now = time.monotonic()
             if ready:
                 try:

@@ -188,7 +188,7 @@ def test_good_deploy_v2(compose_env: ComposeEnv) -> None:
     state = compose_env.state()
     assert (state["current"], state["previous"]) == ("v2", "v1")
     assert [(h["action"], h["version"], h["from"]) for h in state["history"]] == [("deploy", "v1", None),
-                                                                                   ("deploy", "v2", "v1")]
+                                                                                  ("deploy", "v2", "v1")]
     assert state["releases"] == {"v1": {"web": f"{PROJECT}:v1"}, "v2": {"web": f"{PROJECT}:v2"}}
     record = compose_env.latest_record()
     assert record["outcome"] == "success" and record["previous_version"] == "v1" and record["version"] == "v2"

@@ -144,7 +144,7 @@ def test_v1_version_and_health(run_app: Callable[..., App]) -> None:
     status, health = _get_json(app.port, "/health")
     assert status == 200
     assert health == {"status": "ok", "version": "v1", "pid": app.proc.pid}
-    for _ in range(20):
+    for _unused in range(20):
         assert _get(app.port, "/api/items")[0] == 200
     assert _get(app.port, "/")[0] == 200
     assert _get(app.port, "/nope")[0] == 404
@@ -152,13 +152,13 @@ def test_v1_version_and_health(run_app: Callable[..., App]) -> None:
     assert _sample(samples, "http_requests_total", route="/api/items", status="200") == 20
     assert _sample(samples, "app_info", version="v1") == 1
     # /health and /metrics are not counted
-    assert not any(dict(labels).get("route") in ("/health", "/metrics") for _, labels in samples)
+    assert not any(dict(labels).get("route") in ("/health", "/metrics") for _unused, labels in samples)
 
 
 def test_v3_fails_exactly_30_percent_and_metrics_count_it(run_app: Callable[..., App]) -> None:
     app = run_app("v3")
     assert _get_json(app.port, "/version") == (200, {"version": "v3"})
-    codes = [_get(app.port, "/api/items")[0] for _ in range(100)]
+    codes = [_get(app.port, "/api/items")[0] for _unused in range(100)]
     assert codes.count(500) == 30
     assert codes.count(200) == 70
     # deterministic: request n fails iff floor(0.3n) > floor(0.3(n-1))
@@ -192,11 +192,10 @@ def test_v3_fails_exactly_30_percent_and_metrics_count_it(run_app: Callable[...,
 def test_per_worker_metrics_port_and_graceful_exit(run_app: Callable[..., App]) -> None:
     base = _free_port()
     app = run_app("v2", METRICS_PORT_BASE=str(base), NODE_APP_INSTANCE="0", SHUTDOWN_GRACE_MS="0")
-    for _ in range(5):
+    for _unused in range(5):
         assert _get(app.port, "/api/items")[0] == 200
     samples = parse_metrics(_get(base, "/metrics")[1])
     assert _sample(samples, "http_requests_total", route="/api/items", status="200") == 5
     assert _sample(samples, "app_info", version="v2") == 1
     app.proc.terminate()
     assert app.proc.wait(timeout=10) == 0
-

@@ -161,7 +161,7 @@ def test_second_run_is_refused_while_the_first_holds_the_lock(local_env: LocalEn
         time.sleep(0.2)
     assert lock_file.exists(), "the first run never took the lock"
     second = local_env.playbook("deploy.yml", "-e", "liftoff_operator=bob", version="v2")
-    first_out, _ = first.communicate(timeout=600)
+    first_out, _unused = first.communicate(timeout=600)
     assert first.returncode == 0, first_out[-3000:]
     assert second.returncode != 0
     assert "held by owner 'alice'" in output(second)

@@ -211,7 +211,7 @@ def test_ask_a_person_at_a_terminal(local_env: LocalEnv) -> None:
     answered = False
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1.0)
+        ready, _unused, _unused = select.select([fd], [], [], 1.0)
         if not ready:
             continue
         try:
@@ -225,7 +225,7 @@ def test_ask_a_person_at_a_terminal(local_env: LocalEnv) -> None:
             time.sleep(0.5)
             os.write(fd, b"proceed\r")
             answered = True
-    _, status = os.waitpid(pid, 0)
+    _unused, status = os.waitpid(pid, 0)
     os.close(fd)
     text = screen.decode(errors="replace")
     assert answered, text[-3000:]

@@ -58,7 +58,7 @@ def interrupt_after(env: LocalEnv, version: str, phase: str, signum: signal.Sign
         pytest.fail(f"the run ended before it could be interrupted:\n{(proc.stdout.read() if proc.stdout else '')[-3000:]}")
     assert run_dir is not None
     proc.send_signal(signum)
-    out, _ = proc.communicate(timeout=120)
+    out, _unused = proc.communicate(timeout=120)
     return {"run_dir": run_dir, "rc": proc.returncode, "output": out, "run_id": run_dir.name}
 
 
@@ -71,7 +71,7 @@ def interrupted(local_env: LocalEnv) -> dict[str, Any]:
 
 
 def test_sigint_leaves_an_interrupted_record_that_says_how_to_go_on(local_env: LocalEnv,
-                                                                     interrupted: dict[str, Any]) -> None:
+                                                                    interrupted: dict[str, Any]) -> None:
     run_dir, run_id = interrupted["run_dir"], interrupted["run_id"]
     assert interrupted["rc"] == 99, interrupted["output"][-3000:]  # ansible-playbook's "User interrupted execution"
     assert f"liftoff.release: run {run_id} stopped before it ended (SIGINT)" in interrupted["output"]

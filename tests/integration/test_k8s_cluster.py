@@ -217,7 +217,7 @@ def test_unreachable_cluster_fails_before_anything_changes(tmp_path: Path) -> No
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     env.pop("KUBECONFIG", None)
     # Without the rescue of the cluster playbook: main alone.
-    play.write_text(PLAYBOOK.split("    - name: Deploy, and roll back")[0] + """\
+    play.write_text(PLAYBOOK.split("    - name: Deploy, and roll back", maxsplit=1)[0] + """\
     - name: Deploy
       ansible.builtin.include_role:
         name: liftoff.release.k8s

@@ -93,7 +93,7 @@ def start(backend: Backend, run_id: str, operator: str, *args: str, hold: float 
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout)
+    out, _unused = proc.communicate(timeout=timeout)
     return proc.returncode, out
 
 
@@ -166,9 +166,9 @@ def test_two_concurrent_runs_exactly_one_proceeds(backend: Backend, record_prope
             if trial + 1 < TRIALS:
                 upcoming = launch(trial + 1)
             results = [finish(proc) for proc in runs]
-            winners = [i for i, (rc, _) in enumerate(results) if rc == 0]
-            assert len(winners) == 1, f"trial {trial}: return codes {[rc for rc, _ in results]}\n" + \
-                "\n".join(out[-2500:] for _, out in results)
+            winners = [i for i, (rc, _unused) in enumerate(results) if rc == 0]
+            assert len(winners) == 1, f"trial {trial}: return codes {[rc for rc, _unused in results]}\n" + \
+                "\n".join(out[-2500:] for _unused, out in results)
             won, lost = winners[0], 1 - winners[0]
             holder = ["alice", "bob"][won]
             assert f"is held by owner '{holder}', run {ids[won]}" in results[lost][1], results[lost][1][-2500:]
@@ -329,10 +329,10 @@ def test_file_lock_on_a_designated_host(tmp_path: Path) -> None:
         (barrier / "go").touch()
         runs.append([finish(proc) for proc in pair])
     for trial, results in enumerate(runs):
-        assert sorted(rc == 0 for rc, _ in results) == [False, True], [out[-2000:] for _, out in results]
+        assert sorted(rc == 0 for rc, _unused in results) == [False, True], [out[-2000:] for _unused, out in results]
         loser = next(out for rc, out in results if rc != 0)
         assert "is held by owner '" in loser
-        winner = next(who for (rc, _), who in zip(results, ("alice", "bob"), strict=True) if rc == 0)
+        winner = next(who for (rc, _unused), who in zip(results, ("alice", "bob"), strict=True) if rc == 0)
         item = lock_evidence(backend, f"h{trial}-{winner}")
         assert item["details"]["where"] == f"lock file {remote_path} on bastion"
         assert item["details"]["renewer"] is None or item["details"]["renewer"].get("running") is not True

@@ -202,7 +202,7 @@ def test_flags_off_while_the_queue_drains_then_restored_on_success(
                                                or flags(pg_cluster, db)["auto_sync"] != "false"):
             time.sleep(0.2)
         seen["flags_off_at"] = time.monotonic()
-        for _ in range(4):
+        for _unused in range(4):
             time.sleep(2.0)
             pg_cluster.psql("UPDATE sync_jobs SET active = false WHERE id = "
                             "(SELECT min(id) FROM sync_jobs WHERE active)", db=db)

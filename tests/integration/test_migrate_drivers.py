@@ -578,7 +578,7 @@ def test_command_driver_lock_timeout_reaches_the_tool(
     project = knex_project(tmp_path, knex_modules, KNEX_MIGRATIONS)
     knex = {"migrate_driver": "command", "migrate_chdir": str(project), "migrate_command_tool": "knex",
             "migrate_command": ["npx", "knex", "migrate:latest"], "migrate_lock_timeout": "1s"}
-    rc, out, _ = run_role(pg_cluster, fresh_db, tmp_path, **knex)
+    rc, out, _unused = run_role(pg_cluster, fresh_db, tmp_path, **knex)
     assert rc == 0, out[-3000:]
     users = checksum(pg_cluster, fresh_db, "users")
     knex_project(tmp_path, knex_modules, {"20260101000003_nickname.js": (

@@ -128,7 +128,7 @@ def tracked(cluster: PgCluster, db: str) -> list[str]:
 def seeded(cluster: PgCluster, db: str, tmp: Path) -> Path:
     """001..002 applied through the module, then rows inserted; returns the migrations dir."""
     path = write_migrations(tmp / "m", BASE)
-    rc, res, _ = migrate(cluster, db, path, tmp)
+    rc, res, _unused = migrate(cluster, db, path, tmp)
     assert rc == 0, res
     cluster.psql(SEED, db)
     return path
@@ -160,7 +160,7 @@ def test_failure_halfway_through_a_file_leaves_nothing_of_it(
         ),
         "004_after.sql": "CREATE TABLE after_the_failure (id int);\n",
     })
-    rc, res, _ = migrate(pg_cluster, fresh_db, path, tmp_path)
+    rc, res, _unused = migrate(pg_cluster, fresh_db, path, tmp_path)
     assert rc != 0
     assert res["failed_migration"] == "003_backfill.sql"
     assert "division by zero" in res["msg"] and "rolled back" in res["msg"]
@@ -224,7 +224,7 @@ def test_lock_held_beyond_lock_timeout_fails_fast_then_rerun_applies(
     assert tracked(pg_cluster, fresh_db) == ["001", "002"]
 
     # the blocker is gone: the same run applies it, and the data is what it was
-    rc, res, _ = migrate(pg_cluster, fresh_db, path, tmp_path, lock_timeout="1s")
+    rc, res, _unused = migrate(pg_cluster, fresh_db, path, tmp_path, lock_timeout="1s")
     assert rc == 0, res
     assert [a["version"] for a in res["applied"]] == ["003"]
     assert tracked(pg_cluster, fresh_db) == ["001", "002", "003"]
@@ -256,7 +256,7 @@ def run_processes(marker: str) -> dict[int, int]:
 
 
 def group_alive(pgid: int) -> bool:
-    return any(group == pgid for group, _ in _procs().values())
+    return any(group == pgid for group, _unused in _procs().values())
 
 
 SLOW_003 = (
@@ -352,7 +352,7 @@ def test_sigkill_mid_migration_then_rerun_applies_exactly_once(
     assert checksums(pg_cluster, fresh_db, ("users",)) == {"users": data["users"]}
     assert pg_cluster.psql("SELECT sum(total) FROM orders", fresh_db) == \
         pg_cluster.psql("SELECT sum(g * 1.25) * 2 FROM generate_series(1, 2000) g", fresh_db)
-    rc, res, _ = migrate(pg_cluster, fresh_db, path, tmp_path)
+    rc, res, _unused = migrate(pg_cluster, fresh_db, path, tmp_path)
     assert rc == 0 and res["applied"] == [] and res["changed"] is False, res
     assert pg_cluster.psql("SELECT count(*) FROM invoices", fresh_db) == "500"
 
@@ -367,7 +367,7 @@ def test_stale_advisory_lock_holder_is_named_with_how_to_end_it(
     try:
         stale_pid = stale.info.backend_pid
         stale.execute("SELECT pg_advisory_lock(7262100401)")
-        rc, res, _ = migrate(pg_cluster, fresh_db, path, tmp_path, lock_wait=1)
+        rc, res, _unused = migrate(pg_cluster, fresh_db, path, tmp_path, lock_wait=1)
         assert rc != 0
         assert "another migration run holds the advisory lock 7262100401" in res["msg"]
         assert f"pid {stale_pid} (stale-runner)" in res["msg"]
@@ -377,7 +377,7 @@ def test_stale_advisory_lock_holder_is_named_with_how_to_end_it(
         assert pg_cluster.psql(f"SELECT pg_terminate_backend({stale_pid})", fresh_db) == "t"
     finally:
         stale.close()
-    rc, res, _ = migrate(pg_cluster, fresh_db, path, tmp_path, lock_wait=10)
+    rc, res, _unused = migrate(pg_cluster, fresh_db, path, tmp_path, lock_wait=10)
     assert rc == 0, res
     assert [a["version"] for a in res["applied"]] == ["003"]
     assert checksums(pg_cluster, fresh_db) == data

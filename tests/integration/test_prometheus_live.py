@@ -66,9 +66,9 @@ def exporter() -> Iterator[Exporter]:
         started, ticks = time.monotonic(), 0
         while not stop.wait(0.05):
             due = int((time.monotonic() - started) * 10)
-            for _ in range(due - ticks):
+            for _unused in range(due - ticks):
                 requests.inc(RATE / 10)
-                for _ in range(9):
+                for _unused in range(9):
                     latency.observe(0.05)
                 latency.observe(0.8)
             ticks = max(ticks, due)

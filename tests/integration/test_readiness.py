@@ -7,6 +7,7 @@ journal or the output.
 """
 from __future__ import annotations
 
+import functools
 import http.server
 import json
 import os
@@ -37,7 +38,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 def _serve(root: Path, context: ssl.SSLContext | None = None) -> tuple[http.server.ThreadingHTTPServer, int]:
     port = free_port()
-    handler = lambda *a, **k: _Quiet(*a, directory=str(root), **k)  # noqa: E731
+    handler = functools.partial(_Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     if context is not None:
         server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -152,7 +152,7 @@ def _stop_pid(pid: int, name: str, timeout: float = 30.0) -> None:
             return
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
-    for _ in range(50):
+    for _unused in range(50):
         if not _alive(pid):
             return
         time.sleep(0.1)

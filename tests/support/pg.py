@@ -113,7 +113,7 @@ def free_ports(count: int = 1) -> int:
     """The first of ``count`` consecutive free loopback ports, reserved for this process."""
     low, high = _port_range()
     with _reserve_lock:
-        for _ in range(200):
+        for _unused in range(200):
             if low:
                 first = low + secrets.randbelow(high - low + 2 - count)
             else:  # no room below the ephemeral range: ask the kernel, still reserve

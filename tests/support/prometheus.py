@@ -67,8 +67,6 @@ def prometheus_version(binary: str | None = None) -> str:
     return first.split("version", 1)[-1].split()[0] if "version" in first else first
 
 
-
-
 def _duration(seconds: float) -> str:
     millis = round(seconds * 1000)
     if millis <= 0:

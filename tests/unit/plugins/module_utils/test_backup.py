@@ -176,7 +176,7 @@ def test_backup_expired_filter_errors_name_the_filter() -> None:
 @given(st.lists(st.tuples(st.integers(0, 400), st.text("abc", min_size=1, max_size=4)), max_size=30, unique_by=lambda t: t[1]),
        st.integers(0, 10), st.integers(0, 30), st.sampled_from([None, 0, 5]))
 def test_retention_never_deletes_the_protected_or_the_newest(items: list[tuple[int, str]], keep_last: int,
-                                                               keep_days: int, protect_index: int | None) -> None:
+                                                             keep_days: int, protect_index: int | None) -> None:
     backups = [Stored(name, NOW - age * 3600) for age, name in items]
     protect = [backups[protect_index].name] if protect_index is not None and protect_index < len(backups) else []
     gone = set(expired(backups, keep_last, keep_days, NOW, protect))

@@ -175,7 +175,8 @@ def test_summary_shape() -> None:
 def test_database_ahead_of_the_release_is_not_drift() -> None:
     """After an app-only rollback the schema keeps the newer release's migrations; the older release deploys."""
     files = [migrations_lib.make_migration("001_a.sql", b"a"), migrations_lib.make_migration("002_b.sql", b"b")]
-    applied = [migrations_lib.AppliedMigration("001", "a", migrations_lib.checksum(b"a")), migrations_lib.AppliedMigration("002", "b", migrations_lib.checksum(b"b")),
+    applied = [migrations_lib.AppliedMigration("001", "a", migrations_lib.checksum(b"a")),
+               migrations_lib.AppliedMigration("002", "b", migrations_lib.checksum(b"b")),
                migrations_lib.AppliedMigration("003", "c", migrations_lib.checksum(b"c"))]
     assert migrations_lib.find_drift(files, applied) == []
     the_plan = migrations_lib.plan(files, applied)
@@ -184,6 +185,7 @@ def test_database_ahead_of_the_release_is_not_drift() -> None:
 
 def test_a_missing_file_older_than_the_release_newest_is_still_drift() -> None:
     files = [migrations_lib.make_migration("001_a.sql", b"a"), migrations_lib.make_migration("004_d.sql", b"d")]
-    applied = [migrations_lib.AppliedMigration("001", "a", migrations_lib.checksum(b"a")), migrations_lib.AppliedMigration("003", "c", migrations_lib.checksum(b"c"))]
+    applied = [migrations_lib.AppliedMigration("001", "a", migrations_lib.checksum(b"a")),
+               migrations_lib.AppliedMigration("003", "c", migrations_lib.checksum(b"c"))]
     with pytest.raises(migrations_lib.DriftError, match=r"version 003 \(003_c.sql\) is applied but its file is missing"):
         migrations_lib.plan(files, applied)

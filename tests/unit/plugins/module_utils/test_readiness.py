@@ -83,7 +83,7 @@ def test_config_verdict_expected_values_and_secret_keys() -> None:
 
 
 @pytest.mark.parametrize(("text", "size"), [(512, 512), ("10G", 10 * 1024 ** 3), ("1.5 GiB", int(1.5 * 1024 ** 3)),
-                                             ("800M", 800 * 1024 ** 2), ("0", 0)])
+                                            ("800M", 800 * 1024 ** 2), ("0", 0)])
 def test_parse_size(text: object, size: int) -> None:
     assert parse_size(text) == size
 

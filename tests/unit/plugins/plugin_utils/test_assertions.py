@@ -32,7 +32,7 @@ DOC = {"version": "v2", "items": [{"id": 1, "name": "alpha"}, {"id": 2, "name": 
     ({"jmespath": "items[].name", "contains": "gamma"}, ["JSON items[].name is ['alpha', 'beta'], expected it to contain 'gamma'"]),
     ({"jmespath": "version", "contains": "2"}, []),
     ({"jmespath": "auth", "contains": ["not", "hashable"]}, ["JSON auth is {'token': '***'}, expected it "
-                                                            "to contain ['not', 'hashable']"]),
+                                                             "to contain ['not', 'hashable']"]),
     ({"jmespath": "items[0]", "contains": "name"}, []),
     ({"jmespath": "version", "matches": "^v[0-9]+$"}, []),
     ({"jmespath": "version", "matches": "^[0-9]+$"}, ["JSON version is 'v2', expected to match '^[0-9]+$'"]),

@@ -92,7 +92,7 @@ key = st.lists(segment, min_size=0, max_size=3).flatmap(
 @given(changed=st.lists(key, max_size=60, unique=True), extra=st.lists(key, max_size=60),
        max_paths=st.integers(1, 40), max_wildcards=st.integers(1, 15), with_universe=st.booleans())
 def test_collapse_covers_every_changed_path_within_the_limits(changed: list[str], extra: list[str], max_paths: int,
-                                                               max_wildcards: int, with_universe: bool) -> None:
+                                                              max_wildcards: int, with_universe: bool) -> None:
     paths = invalidation_paths(changed, index_document="i.html")
     universe = invalidation_paths(changed + extra, index_document="i.html") if with_universe else None
     result = collapse(paths, universe, max_paths, max_wildcards)

@@ -75,7 +75,8 @@ def test_parse_full_latency() -> None:
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "consecutive_error_limit": -3}, r"gate_metrics\[2\]\.consecutive_error_limit must be a whole number"),
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "no_data": "skip"}, r"gate_metrics\[2\]\.no_data must be one of fail, inconclusive, ignore"),
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "dry_run": "yes"}, r"gate_metrics\[2\]\.dry_run must be true or false"),
-    ({"name": "x", "kind": "error_ratio", "max": 0.1, "threshold": 1}, r"gate_metrics\[2\]\.threshold is not a known field; expected only: name, unit, provider, min, max"),
+    ({"name": "x", "kind": "error_ratio", "max": 0.1, "threshold": 1},
+     r"gate_metrics\[2\]\.threshold is not a known field; expected only: name, unit, provider, min, max"),
 ])
 def test_parse_errors_name_the_field(raw: Any, match: str) -> None:
     with pytest.raises(GateSpecError, match=match):

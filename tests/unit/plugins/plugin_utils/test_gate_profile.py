@@ -515,8 +515,8 @@ def test_round_trip_through_the_filters(path: Path) -> None:
 
 def test_filter_errors_name_the_filter() -> None:
     with pytest.raises(AnsibleFilterError, match=r"^liftoff\.release\.gate_apply_profile: gate_metrics\[0\]\.profile "
-                                                  r"'nope' is not a metric of profile test; expected one of: "
-                                                  r"error_ratio, memory_vs_baseline$"):
+                                                 r"'nope' is not a metric of profile test; expected one of: "
+                                                 r"error_ratio, memory_vs_baseline$"):
         gate_apply_profile([{**ITEM, "profile": "nope"}], PROFILE)
     with pytest.raises(AnsibleFilterError, match=r"^liftoff\.release\.gate_profile_trace: gate_profile\.notes must"):
         gate_profile_trace([ITEM], _with("notes", 3))

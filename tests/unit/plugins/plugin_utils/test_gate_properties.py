@@ -150,7 +150,7 @@ def test_worse_sample_never_yields_better_verdict(
         delta: float) -> None:
     specs, raws = gate
     spec = data.draw(st.sampled_from(specs))
-    valued = [i for i, (what, _) in enumerate(raws[spec.name]) if what == "value"]
+    valued = [i for i, (what, _unused) in enumerate(raws[spec.name]) if what == "value"]
     assume(valued)
     i = data.draw(st.sampled_from(valued))
     old = raws[spec.name][i][1]

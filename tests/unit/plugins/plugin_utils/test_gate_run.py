@@ -110,8 +110,8 @@ def test_medium_failure_does_not_stop_early() -> None:
 
 
 def test_provider_errors_beyond_the_limit_stop_early() -> None:
-    run, _ = gate([{"name": "m", **FACT, "max": 1, "consecutive_error_limit": 1}],
-                  lambda n, t: ProviderError("connection refused"), count=5)
+    run, _unused = gate([{"name": "m", **FACT, "max": 1, "consecutive_error_limit": 1}],
+                        lambda n, t: ProviderError("connection refused"), count=5)
     assert run.verdict.decision == "ROLLBACK" and run.stopped_early
     assert [s.status for s in run.samples["m"]] == ["error", "error"]
     assert "connection refused" in run.verdict.reasons[0]
@@ -121,7 +121,7 @@ def test_grace_extends_sampling_until_the_breach_clears() -> None:
     # breach from t=30 (the last planned sample) clears at t=50, within grace 30 s
     run, source = gate([{"name": "h", **FACT, "max": 1, "severity": "high", "grace": 30}],
                        lambda n, t: 5.0 if 30 <= t < 50 else 0.0)
-    assert [t for _, t in source.reads] == [10, 20, 30, 40, 50]
+    assert [t for _unused, t in source.reads] == [10, 20, 30, 40, 50]
     assert run.extended == {"h": 2}
     assert run.verdict.decision == "PROCEED"
     assert run.verdict.metrics[0].tolerated == 2
@@ -130,7 +130,7 @@ def test_grace_extends_sampling_until_the_breach_clears() -> None:
 def test_grace_extension_ends_in_rollback_when_the_breach_outlives_it() -> None:
     run, source = gate([{"name": "h", **FACT, "max": 1, "severity": "high", "grace": 25}],
                        lambda n, t: 5.0 if t >= 30 else 0.0)
-    assert [t for _, t in source.reads] == [10, 20, 30, 40, 50, 60]
+    assert [t for _unused, t in source.reads] == [10, 20, 30, 40, 50, 60]
     assert run.verdict.decision == "ROLLBACK"
     assert "not cleared within grace 25 s" in run.verdict.reasons[0]
 
@@ -139,22 +139,22 @@ def test_high_breach_that_expired_mid_window_stops_early() -> None:
     run, source = gate([{"name": "h", **FACT, "max": 1, "severity": "high", "grace": 10}],
                        lambda n, t: 5.0, count=6)
     assert run.verdict.decision == "ROLLBACK" and run.stopped_early
-    assert [t for _, t in source.reads] == [10, 20]
+    assert [t for _unused, t in source.reads] == [10, 20]
 
 
 def test_judge_gets_baseline_values() -> None:
-    run, _ = gate([{"name": "j", "provider": "prometheus", "query": "c", "url": "http://p",
-                    "judge": {"baseline": {"query": "b"}, "min_samples": 3}}],
-                  lambda n, t: 0.1, count=4)
+    run, _unused = gate([{"name": "j", "provider": "prometheus", "query": "c", "url": "http://p",
+                        "judge": {"baseline": {"query": "b"}, "min_samples": 3}}],
+                        lambda n, t: 0.1, count=4)
     assert [s.baseline_value for s in run.samples["j"]] == [0.1] * 4
     assert run.verdict.decision == "PROCEED"
 
 
 def test_baseline_is_the_median() -> None:
-    run, _ = gate([{"name": "m", **FACT, "max_increase": 0.5}], lambda n, t: {10: 3.0, 20: 1.0, 30: 2.0}[int(t)])
+    run, _unused = gate([{"name": "m", **FACT, "max_increase": 0.5}], lambda n, t: {10: 3.0, 20: 1.0, 30: 2.0}[int(t)])
     assert baseline_of(run.samples["m"]) == 2.0
     assert baselines_result(run)["m"]["value"] == 2.0
-    none_run, _ = gate([{"name": "m", **FACT, "max_increase": 0.5}], lambda n, t: None)
+    none_run, _unused = gate([{"name": "m", **FACT, "max_increase": 0.5}], lambda n, t: None)
     assert baseline_of(none_run.samples["m"]) is None
 
 

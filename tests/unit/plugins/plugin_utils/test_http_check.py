@@ -144,7 +144,7 @@ def test_fetch_garbage_reply_is_an_error() -> None:
     listener.listen(1)
 
     def answer() -> None:
-        conn, _ = listener.accept()
+        conn, _unused = listener.accept()
         with conn:
             conn.recv(4096)
             conn.sendall(b"this is not HTTP\r\n\r\n")

@@ -404,7 +404,7 @@ def tie_free_pair_and_raise(draw: st.DrawFn) -> tuple[list[float], list[float], 
 @settings(max_examples=500, deadline=None, derandomize=True)
 @given(tie_free_pair_and_raise(), confidences, min_effects)
 def test_raising_the_canary_never_turns_a_fail_into_a_pass(pair: tuple[list[float], list[float], list[float]],
-                                                          confidence: float, min_effect: float) -> None:
+                                                           confidence: float, min_effect: float) -> None:
     """Holds whenever raising the canary neither makes nor breaks a tie (see the two tests below)."""
     canary, baseline, raised = pair
     before = judge(canary, baseline, direction="increase", confidence=confidence, min_effect=min_effect)

@@ -14,6 +14,7 @@ from ansible_collections.liftoff.release.plugins.plugin_utils import releases
 
 # --- canary steps -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("steps, expected", [
     ([10, 50, 100], [10, 50, 100]),
     (["10", "50", "100"], [10, 50, 100]),

@@ -160,7 +160,7 @@ def test_race_exactly_one_wins(backend: str, tmp_path: Path, request: pytest.Fix
         procs = [ctx.Process(target=_contend, args=(spec, n, start_at, results)) for n in range(8)]
         for p in procs:
             p.start()
-        outcomes = [results.get(timeout=30) for _ in procs]
+        outcomes = [results.get(timeout=30) for _unused in procs]
         for p in procs:
             p.join(30)
             assert p.exitcode == 0

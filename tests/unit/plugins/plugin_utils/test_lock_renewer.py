@@ -152,7 +152,7 @@ def test_detached_renewer_holds_the_lock_until_the_playbook_dies(
 
 def test_detached_renewer_stops_on_release(tmp_path: Path,
                                            fake_playbook: tuple[subprocess.Popen[bytes], Process]) -> None:
-    _, watched = fake_playbook
+    _unused, watched = fake_playbook
     path = tmp_path / "deploy.lock"
     token = acquire(path, "alice", "run-1", "staging", 2)["token"]
     pidfile = renewer_pidfile(f"lock file {path}", "run-1", watched, base=tmp_path)

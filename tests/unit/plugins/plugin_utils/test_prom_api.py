@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -226,7 +226,7 @@ def test_injected_opener_is_used_for_https() -> None:
     class Reply:
         status = 200
 
-        def __enter__(self) -> Reply:
+        def __enter__(self) -> Self:
             return self
 
         def __exit__(self, *exc: object) -> None:

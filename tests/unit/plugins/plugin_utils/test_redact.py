@@ -47,7 +47,7 @@ def test_short_and_boolean_values_are_not_collected(value: Any) -> None:
 
 def test_secret_values_from_stops_at_depth() -> None:
     deep: dict[str, Any] = {"password": "too-deep-to-see"}
-    for _ in range(8):
+    for _unused in range(8):
         deep = {"level": deep}
     assert secret_values_from({"cfg": deep}) == set()
 

@@ -121,7 +121,7 @@ def test_expiry_and_principal_can_be_left_out_and_the_token_sent_in_a_header() -
     ('{"token": "abc"}', {"ttl": 5}, ("abc", 5.0, "")),
     ('{"token": "abc"}', {}, ("abc", None, "no TTL: the issue response has no number at 'expires_in' and ttl is not set")),
     ('{"token": "abc", "expires_in": true}', {}, ("abc", None, "no TTL: the issue response has no number at "
-                                                            "'expires_in' and ttl is not set")),
+                                                               "'expires_in' and ttl is not set")),
     ("<html>", {}, (None, None, "the issue response is not JSON")),
     ('{"token": ""}', {}, (None, None, "no token at 'token' in the issue response")),
 ])
