@@ -33,10 +33,18 @@ PLANTED = {
     "inventory": "iv-9d1c3e5a7b2f",           # extra inventory: liftoff_app group var probe_client_secret
     "env_lookup": "el-2e4a6c8b0d1f",          # LIFTOFF_TEST_TOKEN, read by lookup('env') into probe_env_token
     "env_only": "eo-5c7e9a1b3d2f",            # LIFTOFF_PROBE_PGPASSWORD: no variable names it, a command prints it
-    "query_token": "qt-8a0c2e4b6d1f",         # PROBE_Q: only ever printed as ?token=<value>
-    "bearer": "br-1b3d5f7a9c2e",              # PROBE_B: only ever printed as Authorization: Bearer <value>
-    "module_token": "mt-6d8f0b2a4c1e",        # PROBE_J: a command prints {"access_token": <value>}; a later task bare
+    # Only ever printed by a command (never in a variable or the environment), as ?token=<value>, as
+    # Authorization: Bearer <value>, and as {"access_token": <value>} that a later task prints bare.
+    "query_token": "qt-8a0c2e4b6d1f",
+    "bearer": "br-1b3d5f7a9c2e",
+    "module_token": "mt-6d8f0b2a4c1e",
 }
+
+
+def printf(value: str) -> str:
+    """A shell expression printing ``value`` without the value itself in the command line."""
+    head, tail = value.split("-", 1)
+    return f"$(printf '%s-%s' {head} {tail})"
 
 
 def probe_files(tmp: Path) -> tuple[Path, Path, Path]:
@@ -48,8 +56,8 @@ def probe_files(tmp: Path) -> tuple[Path, Path, Path]:
         # The smoke phase runs this on the controller: its output is parsed into the journal.
         "smoke_test_commands": [{
             "name": "probe",
-            "cmd": 'echo "GET /health?token=$PROBE_Q"; echo "Authorization: Bearer $PROBE_B"; '
-                   'echo "1 passed in 0.01s"',
+            "cmd": f'echo "GET /health?token={printf(PLANTED["query_token"])}"; '
+                   f'echo "Authorization: Bearer {printf(PLANTED["bearer"])}"; echo "1 passed in 0.01s"',
         }],
     }}}), encoding="utf-8")
     extra = tmp / "probe-secrets.yml"
@@ -76,9 +84,9 @@ def probe_files(tmp: Path) -> tuple[Path, Path, Path]:
     - name: A command prints an env password, a query token, a header and a JSON token
       ansible.builtin.shell: |
         echo "pg password is $LIFTOFF_PROBE_PGPASSWORD"
-        echo "GET /health?token=$PROBE_Q"
-        echo "Authorization: Bearer $PROBE_B"
-        printf '{{"access_token": "%s", "expires_in": 60}}\\n' "$PROBE_J"
+        echo "GET /health?token={printf(PLANTED["query_token"])}"
+        echo "Authorization: Bearer {printf(PLANTED["bearer"])}"
+        echo '{{"access_token": "'"{printf(PLANTED["module_token"])}"'", "expires_in": 60}}'
       register: probe_output
       changed_when: false
 
@@ -88,9 +96,9 @@ def probe_files(tmp: Path) -> tuple[Path, Path, Path]:
 
     - name: Call the app with the token in the query and the header
       ansible.builtin.uri:
-        url: "{{{{ liftoff_app_url }}}}/health?token={{{{ lookup('ansible.builtin.env', 'PROBE_Q') }}}}"
+        url: "{{{{ liftoff_app_url }}}}/health?token={{{{ probe_output.stdout_lines[1].split('token=')[1] }}}}"
         headers:
-          Authorization: "Bearer {{{{ lookup('ansible.builtin.env', 'PROBE_B') }}}}"
+          Authorization: "{{{{ probe_output.stdout_lines[2].split(': ')[1] }}}}"
         return_content: true
 
     - name: Fail with the secrets in the message (ignored)
@@ -105,7 +113,6 @@ def run_probe(env: LocalEnv, tmp: Path, version: str, *args: str,
               extra_env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
     playbook, inventory, extra = probe_files(tmp)
     environ = {"LIFTOFF_TEST_TOKEN": PLANTED["env_lookup"], "LIFTOFF_PROBE_PGPASSWORD": PLANTED["env_only"],
-               "PROBE_Q": PLANTED["query_token"], "PROBE_B": PLANTED["bearer"], "PROBE_J": PLANTED["module_token"],
                **(extra_env or {})}
     started = time.monotonic()
     result = env.playbook(str(playbook), "-i", str(inventory), "-e", f"@{extra}",
@@ -119,7 +126,8 @@ def secrets_of(env: LocalEnv) -> dict[str, str]:
 
 
 def leaks(text: str, secrets: dict[str, str]) -> list[str]:
-    return [name for name, value in secrets.items() if value in text]
+    """``name: the line`` for every planted value ``text`` shows."""
+    return [f"{name}: {line[:300]}" for line in text.splitlines() for name, value in secrets.items() if value in line]
 
 
 def file_leaks(root: Path, secrets: dict[str, str], skip: tuple[Path, ...] = ()) -> list[str]:
