@@ -1,6 +1,6 @@
 # Copyright: liftoff.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin: render the deployment record (JSON, Markdown) from the run's evidence journal."""
+"""Action plugin: render the deployment record (JSON, Markdown, HTML) from the run's evidence journal."""
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +16,8 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     ARGUMENT_SPEC = {
-        "formats": {"type": "list", "elements": "str", "choices": ["json", "markdown"],
-                    "default": ["json", "markdown"]},
+        "formats": {"type": "list", "elements": "str", "choices": ["json", "markdown", "html"],
+                    "default": ["json", "markdown", "html"]},
         "targets": {"type": "dict", "default": {}, "options": {
             "max_duration_s": {"type": "float"},
             "max_migration_s": {"type": "float"},

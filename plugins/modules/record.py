@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: record
-short_description: Render the deployment record (record.json, record.md) from the evidence journal
+short_description: Render the deployment record (record.json, record.md, record.html) from the evidence journal
 version_added: 1.0.0
 description:
   - An B(action plugin that runs on the controller only); this file only documents it.
@@ -15,14 +15,17 @@ description:
     play), folds it into the run's state and renders the deployment record into the
     same directory - C(record.json) (schema C(liftoff.release/record/v2), docs/record-schema.json) for machines
     and C(record.md), the filled-in checklist in the seed checklists' form (with the
-    Deployment Metrics Summary, backup, migrations, CDN, approvals, rollback and sign-off), for people.
+    Deployment Metrics Summary, backup, migrations, CDN, approvals, rollback and sign-off), for people,
+    and C(record.html), one self-contained page for a browser (inline CSS and SVG, nothing fetched) - the
+    outcome and why, a timeline of the phases and their steps on one time axis, every gate's metric samples
+    plotted against their thresholds with the breaching samples marked, and the evidence checklist per phase.
   - The record names the run, environment, version and previous version, operator,
     strategy, outcome (C(success), C(failed), C(rolled_back), C(rollback_failed), C(interrupted)), the
     failed phase and why, the gate's verdict, each phase with its status and timing, and
     every evidence item.
   - It is rendered for failed and rolled-back runs too, and can be rendered again at any
     time; each file is replaced atomically.
-  - Secrets are masked in both files, as in the journal.
+  - Secrets are masked in every file, as in the journal.
 author:
   - liftoff.release contributors (@liftoff-release)
 extends_documentation_fragment:
@@ -35,11 +38,11 @@ attributes:
     details: Writes the record in check mode too, so a check-mode run leaves its plan on record. Never reports a change.
 options:
   formats:
-    description: Which files to write - V(json) for C(record.json), V(markdown) for C(record.md).
+    description: Which files to write - V(json) for C(record.json), V(markdown) for C(record.md), V(html) for C(record.html).
     type: list
     elements: str
-    choices: [json, markdown]
-    default: [json, markdown]
+    choices: [json, markdown, html]
+    default: [json, markdown, html]
   targets:
     description:
       - The targets of the Deployment Metrics Summary; each one left out keeps seed 003's.
@@ -86,6 +89,7 @@ paths:
   sample:
     json: /var/lib/liftoff/records/production/20261123T064500Z-1a2b3c/record.json
     markdown: /var/lib/liftoff/records/production/20261123T064500Z-1a2b3c/record.md
+    html: /var/lib/liftoff/records/production/20261123T064500Z-1a2b3c/record.html
 outcome:
   description: The run's outcome - C(success), C(failed), C(rolled_back) or C(rollback_failed).
   returned: always
