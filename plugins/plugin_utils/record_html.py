@@ -63,7 +63,7 @@ background:var(--fail)}
 .note{color:var(--mute)}.check-mode{background:#fff6dc;border:1px solid #f0d98c;border-radius:6px;padding:6px 10px}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{text-align:left;vertical-align:top;padding:5px 8px;border-bottom:1px solid var(--line);overflow-wrap:anywhere}
-th{font-size:12px;color:var(--mute);text-transform:uppercase;letter-spacing:.04em;background:#fafbfc}
+th{white-space:nowrap;font-size:12px;color:var(--mute);text-transform:uppercase;letter-spacing:.04em;background:#fafbfc}
 tr.s-fail td{background:#fff1f1}
 td.when,td.status{white-space:nowrap;color:var(--mute);font-size:12px}
 .small{font-size:12px;color:var(--mute)}
@@ -209,6 +209,25 @@ def clip(text: str, limit: int) -> str:
 # --------------------------------------------------------------------------- page
 
 
+def effective_outcome(record: Mapping[str, Any]) -> str:
+    """The record's outcome, or ``running`` when the journal has no end since the run (re)started.
+
+    A journal read while its run is still going folds to ``success`` (nothing failed yet); the
+    page must not say so.
+    """
+    items = [i for i in as_list(record.get("evidence")) if isinstance(i, dict)]
+    ended = False
+    for item in items:
+        ident = item.get("id")
+        if ident in ("run.start", "run.resume"):
+            ended = False
+        elif ident in ("run.end", "run.stopped"):
+            ended = True
+    if items and not ended:
+        return "running"
+    return str(record.get("outcome") or "running")
+
+
 def render(record: Mapping[str, Any]) -> str:
     """The record as one self-contained HTML page."""
     title = f"Deployment record: {record.get('environment') or '-'} {record.get('version') or '-'}"
@@ -241,8 +260,8 @@ def _fact(label: str, value: str, ident: str) -> str:
 
 
 def _header(record: Mapping[str, Any], title: str) -> str:
-    outcome = str(record.get("outcome") or "running")
-    verdict = record.get("verdict")
+    outcome = effective_outcome(record)
+    verdict, which = headline_verdict(record)
     version = f"{shown(record.get('previous_version'))} &rarr; {shown(record.get('version'))}"
     facts = [
         _fact("Environment", shown(record.get("environment")), "fact-environment"),
@@ -252,8 +271,7 @@ def _header(record: Mapping[str, Any], title: str) -> str:
         _fact("Strategy", shown(record.get("strategy")), "fact-strategy"),
         _fact("Outcome", f'<span class="badge o-{esc(outcome)}">{esc(OUTCOME_TEXT.get(outcome, outcome))}</span>',
               "fact-outcome"),
-        _fact("Gate verdict", f'<span class="badge v-{esc(verdict)}">{esc(verdict)}</span>' if verdict
-              else "not run", "fact-verdict"),
+        _fact("Gate verdict", _verdict_badge(verdict, which) if verdict else "not run", "fact-verdict"),
         _fact("Started", shown(record.get("started")), "fact-started"),
         _fact("Ended", shown(record.get("ended")) if outcome != "running" else "not ended", "fact-ended"),
         _fact("Duration", esc(human_duration(finite(record.get("duration_s")))), "fact-duration"),
@@ -287,12 +305,29 @@ def _failing_gate(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | Non
     return None
 
 
+def headline_verdict(record: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The verdict that speaks for the run and the item it comes from: the final gate's (``verify.verdict``),
+    else the gate that stopped the run (a rolling step's), else the last one before any rollback."""
+    if record.get("verdict"):
+        return str(record["verdict"]), "verify.verdict"
+    failing = _failing_gate(record)
+    if failing:
+        return str(failing[1].get("verdict")), failing[0]
+    before = [(ident, d) for ident, _t, d in gate_sources(record) if not ident.startswith("rollback.")]
+    return (str(before[-1][1].get("verdict")), before[-1][0]) if before else (None, "")
+
+
+def _verdict_badge(verdict: str, which: str) -> str:
+    badge = f'<span class="badge v-{esc(verdict)}">{esc(verdict)}</span>'
+    return badge + (f' <code class="small">{esc(which)}</code>' if which != "verify.verdict" else "")
+
+
 def _verdict(record: Mapping[str, Any]) -> str:
-    outcome = str(record.get("outcome") or "running")
+    outcome = effective_outcome(record)
     parts = [f'<p class="outcome">{esc(OUTCOME_TEXT.get(outcome, outcome))}</p>']
-    verdict = record.get("verdict")
-    parts.append(f'<p>Gate verdict: <strong id="gate-verdict">{esc(verdict)}</strong></p>' if verdict
-                 else '<p class="note" id="gate-verdict">The gate did not decide in this run.</p>')
+    verdict, which = headline_verdict(record)
+    parts.append(f'<p>Gate verdict: <strong id="gate-verdict">{esc(verdict)}</strong> <code>{esc(which)}</code></p>'
+                 if verdict else '<p class="note" id="gate-verdict">The gate did not decide in this run.</p>')
     parts += _why(record)
     parts += _stopped(record, outcome)
     for resumed in as_list(record.get("resumed")):
@@ -300,7 +335,7 @@ def _verdict(record: Mapping[str, Any]) -> str:
             parts.append(f'<p class="resumed">Resumed {shown(resumed.get("at"))} by {shown(resumed.get("by"))} '
                          f'({shown(resumed.get("from"))}; it had stopped: {shown(resumed.get("after"))}).</p>')
     return (f'<section id="verdict" class="card o-{esc(outcome)}" data-outcome="{esc(outcome)}" '
-            f'data-verdict="{esc(verdict)}">{"".join(parts)}</section>')
+            f'data-verdict="{esc(verdict)}" data-verdict-from="{esc(which)}">{"".join(parts)}</section>')
 
 
 def _why(record: Mapping[str, Any]) -> list[str]:
@@ -558,7 +593,7 @@ def value_range(values: Iterable[float]) -> tuple[float, float]:
         pad = abs(low) * 0.1 or 1.0
         return low - pad, high + pad
     pad = (high - low) * 0.12
-    low = 0.0 if low >= 0 and low - pad < 0 else low - pad
+    low = 0.0 if 0 <= low <= high - low else low - pad  # positive values near zero: the axis starts at 0
     return low, high + pad
 
 
