@@ -3,9 +3,11 @@ that approves before it deploys, a playbook ansible-playbook accepts, and an exe
 turns into a build context."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -229,6 +231,42 @@ def test_syntax_check_resolves_the_awx_modules(awx_collection: Path, tmp_path: P
     result = syntax_check(playbook)
     assert result.returncode != 0
     assert "awx.awx.job_templat" in result.stdout + result.stderr
+
+
+def test_every_awx_module_accepts_its_arguments(awx_collection: Path, tmp_path: Path) -> None:
+    """configure.yml against a controller that is not there: each awx.awx task (each loop item) gets past its
+    module's argument validation and fails only on the connection (no AWX runs here, and none is faked)."""
+    shutil.copytree(AWX, tmp_path / "awx")
+    playbook = tmp_path / "awx" / "configure.yml"
+    text = playbook.read_text(encoding="utf-8")
+    assert "  gather_facts: false\n" in text
+    playbook.write_text(text.replace("  gather_facts: false\n", "  gather_facts: false\n  ignore_errors: true\n", 1),
+                        encoding="utf-8")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    extra = {"controller_host": f"http://127.0.0.1:{port}", "controller_username": "admin",
+             "controller_password": "unused", "liftoff_awx_scm_url": "https://git.example.invalid/liftoff.git",
+             "liftoff_awx_ee_image": "registry.example.invalid/liftoff/release-ee:1.0.0",
+             "liftoff_awx_machine_credential": "app hosts",
+             "liftoff_awx_expose_paths": ["/var/lib/liftoff/records:/var/lib/liftoff/records:z"]}
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    result = subprocess.run([str(BIN / "ansible-playbook"), str(playbook), "-e", json.dumps(extra)], cwd=REPO,
+                            env=env, text=True, capture_output=True, timeout=600, check=False)
+    report = json.loads(result.stdout)
+    outcomes = {}
+    for task in report["plays"][0]["tasks"]:
+        outcome = task["hosts"]["localhost"]
+        outcomes[task["task"]["name"]] = [item.get("msg", "") for item in outcome.get("results", [outcome])]
+    assert outcomes.pop("Check what this playbook needs") == ["All assertions passed"]
+    assert len(outcomes) == text.count("      awx.awx.")
+    for name, messages in outcomes.items():
+        for message in messages:
+            assert "Connection refused" in message, f"{name}: {message}"
+    items = {name: len(messages) for name, messages in outcomes.items()}
+    assert items["Create the job templates with their surveys"] == len(SETTINGS["liftoff_awx_job_templates"])
+    assert items["Add the app hosts"] == sum(len(i["hosts"]) for i in SETTINGS["liftoff_awx_inventories"])
 
 
 def pins(path: Path) -> dict[str, str]:
