@@ -193,6 +193,12 @@ def test_the_workflow_plans_then_waits_for_an_approval_then_deploys() -> None:
                      and template_of(nodes[n])["job_type"] == "check"
                      and template_of(nodes[n])["playbook"] == "playbooks/deploy.yml"]
             assert plans, f"no plan (check-mode deploy) before the approval: {' -> '.join(path)}"
+            # A job before the approval node decides no approval: the approval role takes any job a workflow
+            # launched as approved by the workflow's approval node, which has not answered yet.
+            for early in (n for n in path[:approvals[0]] if kinds[n] == "job_template"):
+                extra_vars = template_of(nodes[early]).get("extra_vars") or {}
+                assert (extra_vars.get("approval_gates"), extra_vars.get("approval_attestations")) == ([], []), \
+                    f"{early} runs before the approval node but would record the go/no-go as given"
 
 
 def test_the_workflow_check_fails_on_a_workflow_that_skips_the_approval(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,6 +206,15 @@ def test_the_workflow_check_fails_on_a_workflow_that_skips_the_approval(monkeypa
     nodes[0] = {**nodes[0], "related": {"success_nodes": [{"identifier": "approve"}, {"identifier": "deploy"}]}}
     monkeypatch.setitem(SETTINGS["liftoff_awx_workflow"], "nodes", nodes)
     with pytest.raises(AssertionError, match="reaches deploy without an approval: plan -> deploy"):
+        test_the_workflow_plans_then_waits_for_an_approval_then_deploys()
+
+
+def test_the_workflow_check_fails_on_a_plan_that_would_record_an_approval(monkeypatch: pytest.MonkeyPatch) -> None:
+    templates = [dict(t) for t in SETTINGS["liftoff_awx_job_templates"]]
+    plan = next(i for i, t in enumerate(templates) if t["job_type"] == "check")
+    templates[plan] = {**templates[plan], "extra_vars": {}}
+    monkeypatch.setitem(SETTINGS, "liftoff_awx_job_templates", templates)
+    with pytest.raises(AssertionError, match="plan runs before the approval node but would record the go/no-go"):
         test_the_workflow_plans_then_waits_for_an_approval_then_deploys()
 
 
