@@ -53,7 +53,7 @@ def private_data_dir(env: LocalEnv, base: Path, version: str, job_id: int) -> Pa
                                                    target_is_directory=True)
     template = job_template("liftoff deploy")
     extravars = {
-        **template["extra_vars"],  # liftoff_operator and approval_given, Jinja that the job templates
+        **template["extra_vars"],  # the job template's own extra_vars: Jinja the job renders (liftoff_operator ...)
         "liftoff_version": version, "liftoff_environment": ENVIRONMENT, "survey_approver": "",  # the survey's answers
         "awx_job_id": job_id, "awx_user_name": AWX_USER, "awx_job_template_name": template["name"],  # AWX adds these
     }
