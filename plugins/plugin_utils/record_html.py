@@ -34,8 +34,9 @@ TL_MIN_BAR = 1.5
 # Metric chart geometry.
 CH_WIDTH, CH_HEIGHT, CH_LEFT, CH_RIGHT, CH_TOP, CH_BOTTOM = 480.0, 220.0, 58.0, 64.0, 14.0, 34.0
 
+# Colour names avoid words the masking reads as secret keys ("--pass: #..." would be masked as a password).
 CSS = """
-:root{--pass:#23883b;--fail:#cf2f2f;--skip:#9aa0a8;--info:#2f6fcf;--running:#c98a00;--ink:#1d2430;--mute:#5b6473;
+:root{--c-ok:#23883b;--c-bad:#cf2f2f;--c-skip:#9aa0a8;--c-info:#2f6fcf;--c-wait:#c98a00;--ink:#1d2430;--mute:#5b6473;
 --line:#d8dde4;--bg:#f6f7f9}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
@@ -50,14 +51,14 @@ dl.facts div{min-width:0}dl.facts dt{font-size:12px;color:var(--mute);text-trans
 dl.facts dd{margin:0;font-weight:600;overflow-wrap:anywhere}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:700;color:#fff;
-background:var(--skip);white-space:nowrap}
-.badge.s-pass,.badge.o-success,.badge.v-PROCEED{background:var(--pass)}
+background:var(--c-skip);white-space:nowrap}
+.badge.s-pass,.badge.o-success,.badge.v-PROCEED{background:var(--c-ok)}
 .badge.s-fail,.badge.o-failed,.badge.o-rolled_back,.badge.o-rollback_failed,.badge.v-ROLLBACK,.badge.o-interrupted{
-background:var(--fail)}
-.badge.s-info{background:var(--info)}.badge.v-HOLD,.badge.o-running,.badge.s-pending{background:var(--running)}
-#verdict{border-left:8px solid var(--skip)}
-#verdict.o-success{border-left-color:var(--pass)}#verdict.o-running{border-left-color:var(--running)}
-#verdict.o-failed,#verdict.o-rolled_back,#verdict.o-rollback_failed,#verdict.o-interrupted{border-left-color:var(--fail)}
+background:var(--c-bad)}
+.badge.s-info{background:var(--c-info)}.badge.v-HOLD,.badge.o-running,.badge.s-pending{background:var(--c-wait)}
+#verdict{border-left:8px solid var(--c-skip)}
+#verdict.o-success{border-left-color:var(--c-ok)}#verdict.o-running{border-left-color:var(--c-wait)}
+#verdict.o-failed,#verdict.o-rolled_back,#verdict.o-rollback_failed,#verdict.o-interrupted{border-left-color:var(--c-bad)}
 #verdict .outcome{font-size:26px;font-weight:800;letter-spacing:.02em;margin:0 0 4px}
 #verdict p{margin:6px 0}#verdict ul{margin:4px 0 4px 20px;padding:0}
 .note{color:var(--mute)}.check-mode{background:#fff6dc;border:1px solid #f0d98c;border-radius:6px;padding:6px 10px}
@@ -70,22 +71,22 @@ td.when,td.status{white-space:nowrap;color:var(--mute);font-size:12px}
 svg{display:block;width:100%;height:auto;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
 svg text{fill:var(--ink)}svg .axis text,svg text.tick{fill:var(--mute);font-size:10px}
 svg .grid{stroke:#e7eaee;stroke-width:1}svg .axis-line{stroke:#9aa0a8;stroke-width:1}
-.s-pass{fill:var(--pass)}.s-fail{fill:var(--fail)}.s-skip{fill:var(--skip)}.s-info{fill:var(--info)}
-.s-running,.s-pending,.s-nodata,.s-error,.s-inconclusive{fill:var(--running)}
+.s-pass{fill:var(--c-ok)}.s-fail{fill:var(--c-bad)}.s-skip{fill:var(--c-skip)}.s-info{fill:var(--c-info)}
+.s-running,.s-pending,.s-nodata,.s-error,.s-inconclusive{fill:var(--c-wait)}
 rect.phase-bar{fill-opacity:.85}rect.step-bar{fill-opacity:.7}
 text.phase-label{font-weight:700;font-size:12px}text.step-label{font-size:9.5px;fill:var(--mute)}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:14px}
 figure.metric-chart{margin:0;background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px 12px}
 figure.metric-chart figcaption{font-size:13px;margin-bottom:4px}
 figure.metric-chart .reason{font-size:12px;color:var(--mute);margin-top:4px;overflow-wrap:anywhere}
-line.threshold{stroke:var(--fail);stroke-width:1.5;stroke-dasharray:6 4}
-rect.breach-zone{fill:var(--fail);fill-opacity:.07}
-line.baseline{stroke:var(--info);stroke-width:1;stroke-dasharray:2 3}
+line.threshold{stroke:var(--c-bad);stroke-width:1.5;stroke-dasharray:6 4}
+rect.breach-zone{fill:var(--c-bad);fill-opacity:.07}
+line.baseline{stroke:var(--c-info);stroke-width:1;stroke-dasharray:2 3}
 polyline.series{fill:none;stroke:#44506a;stroke-width:1.5}
-polyline.series-baseline{fill:none;stroke:var(--skip);stroke-width:1.2;stroke-dasharray:4 3}
+polyline.series-baseline{fill:none;stroke:var(--c-skip);stroke-width:1.2;stroke-dasharray:4 3}
 circle.sample{stroke:#fff;stroke-width:1}
-circle.breach{stroke:var(--fail);stroke-width:2.5;fill:#fff}
-text.threshold-label{fill:var(--fail);font-size:10px}
+circle.breach{stroke:var(--c-bad);stroke-width:2.5;fill:#fff}
+text.threshold-label{fill:var(--c-bad);font-size:10px}
 .gate{margin-bottom:18px}
 footer{margin-top:32px;font-size:12px;color:var(--mute)}
 @media print{body{background:#fff}.card,figure.metric-chart{break-inside:avoid}}
