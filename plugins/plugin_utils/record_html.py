@@ -63,6 +63,8 @@ background:var(--c-bad)}
 #verdict p{margin:6px 0}#verdict ul{margin:4px 0 4px 20px;padding:0}
 .note{color:var(--mute)}.check-mode{background:#fff6dc;border:1px solid #f0d98c;border-radius:6px;padding:6px 10px}
 table{border-collapse:collapse;width:100%;background:#fff}
+table.checklist{table-layout:fixed}table.checklist col.c-status{width:76px}table.checklist col.c-check{width:24%}
+table.checklist col.c-host{width:90px}table.checklist col.c-target{width:24%}table.checklist col.c-time{width:76px}
 th,td{text-align:left;vertical-align:top;padding:5px 8px;border-bottom:1px solid var(--line);overflow-wrap:anywhere}
 th{white-space:nowrap;font-size:12px;color:var(--mute);text-transform:uppercase;letter-spacing:.04em;background:#fafbfc}
 tr.s-fail td{background:#fff1f1}
@@ -551,22 +553,33 @@ class Point:
     baseline: float | None
 
 
-def metric_points(samples: Sequence[Any]) -> list[Point]:
-    """The samples as points, x in seconds since the first sample (its ``at``; else ``t``; else its index)."""
+def metric_points(samples: Sequence[Any]) -> tuple[list[Point], str]:
+    """The samples as points and what x is: seconds since the gate started (each sample's ``t``), else
+    since the first sample (``at``), else the sample's number."""
     rows = [s for s in samples if isinstance(s, dict)]
     moments = [parse_time(s.get("at")) for s in rows]
-    first = min((m for m in moments if m is not None), default=None)
-    points = []
-    for index, (sample, moment) in enumerate(zip(rows, moments, strict=True)):
-        t = finite(sample.get("t"))
-        if moment is not None and first is not None:
-            x = (moment - first).total_seconds()
-        else:
-            x = t if t is not None else float(index)
-        points.append(Point(x, _sample_value(sample.get("value")), sample.get("value"),
-                            str(sample.get("status") or "info"), str(sample.get("at") or ""),
-                            str(sample.get("detail") or ""), finite(sample.get("baseline_value"))))
-    return points
+    if rows and all(finite(s.get("t")) is not None for s in rows):
+        xs, label = [float(s["t"]) for s in rows], "seconds since the gate started"
+    elif rows and all(m is not None for m in moments):
+        first = min(m for m in moments if m is not None)
+        xs = [(m - first).total_seconds() if m is not None else 0.0 for m in moments]
+        label = "seconds since the first sample"
+    else:
+        xs, label = [float(n) for n in range(1, len(rows) + 1)], "sample"
+    points = [Point(x, _sample_value(sample.get("value")), sample.get("value"), str(sample.get("status") or "info"),
+                    str(sample.get("at") or ""), str(sample.get("detail") or ""), finite(sample.get("baseline_value")))
+              for x, sample in zip(xs, rows, strict=True)]
+    return points, label
+
+
+def x_range(xs: Sequence[float], from_zero: bool) -> tuple[float, float]:
+    """The x domain: from 0 (or the first x) to the last x rounded up to a tick."""
+    low = min([0.0, *xs]) if from_zero or not xs else min(xs)
+    high = max(xs, default=low + 1.0)
+    if high - low < 1e-9:
+        low, high = (low - 1.0, high + 1.0) if not from_zero else (low, high + 1.0)
+    step = time_step(high - low)
+    return low, math.ceil(high / step - 1e-9) * step
 
 
 def _sample_value(raw: Any) -> float | None:
@@ -623,16 +636,15 @@ class Frame:
 
 def metric_chart(gate: str, metric: Mapping[str, Any]) -> str:
     """One metric's samples over time, with its min/max thresholds and the breaching samples marked."""
-    points = metric_points(as_list(metric.get("samples")))
+    points, x_label = metric_points(as_list(metric.get("samples")))
     bounds = thresholds(metric)
     baseline = finite(as_dict(metric.get("threshold")).get("baseline"))
     ys = [p.value for p in points if p.value is not None] + [p.baseline for p in points if p.baseline is not None]
     ys += list(bounds.values()) + ([baseline] if baseline is not None else [])
     low, high = value_range(ys)
-    xs = [p.x for p in points]
-    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
-    frame = Frame(x0 - 1.0, x1 + 1.0, low, high) if x0 == x1 else Frame(x0, x1, low, high)
-    svg = "".join([_chart_axes(frame), _breach_zones(frame, bounds), _threshold_lines(frame, bounds, baseline),
+    x0, x1 = x_range([p.x for p in points], x_label != "seconds since the first sample")
+    frame = Frame(x0, x1, low, high)
+    svg = "".join([_chart_axes(frame, x_label), _breach_zones(frame, bounds), _threshold_lines(frame, bounds, baseline),
                    _series(frame, points), _markers(frame, points)])
     if not points:
         svg += (f'<text class="no-samples" x="{CH_WIDTH / 2:g}" y="{CH_HEIGHT / 2:g}" text-anchor="middle">'
@@ -666,7 +678,7 @@ def _caption(metric: Mapping[str, Any], bounds: Mapping[str, float], count: int,
     return "; ".join(parts)
 
 
-def _chart_axes(frame: Frame) -> str:
+def _chart_axes(frame: Frame, x_label: str) -> str:
     bottom, right = CH_HEIGHT - CH_BOTTOM, CH_WIDTH - CH_RIGHT
     out = [f'<g class="axis"><line class="axis-line" x1="{CH_LEFT:g}" y1="{bottom:g}" x2="{right:g}" '
            f'y2="{bottom:g}"/><line class="axis-line" x1="{CH_LEFT:g}" y1="{CH_TOP:g}" x2="{CH_LEFT:g}" '
@@ -680,7 +692,7 @@ def _chart_axes(frame: Frame) -> str:
         out.append(f'<text class="tick" x="{frame.x(tick):.2f}" y="{bottom + 13:g}" text-anchor="middle">'
                    f"{number(tick)}</text>")
     out.append(f'<text class="tick" x="{(CH_LEFT + right) / 2:g}" y="{CH_HEIGHT - 4:g}" text-anchor="middle">'
-               "seconds since the first sample</text></g>")
+               f"{esc(x_label)}</text></g>")
     return "".join(out)
 
 
@@ -757,7 +769,9 @@ def _phase_block(phase: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -
     outcome = next((i for i in reversed(mine) if str(i.get("id")) == f"{name}.phase"), None)
     note = f' <span class="small">{esc(outcome.get("actual"))}</span>' if outcome and outcome.get("actual") else ""
     rows = "".join(_item_row(i) for i in mine if not str(i.get("id", "")).endswith(".phase"))
-    table = ('<table><thead><tr><th>Status</th><th>Check</th><th>Host</th><th>Target</th><th>Actual</th>'
+    table = ('<table class="checklist"><colgroup><col class="c-status"><col class="c-check"><col class="c-host">'
+             '<col class="c-target"><col><col class="c-time"></colgroup><thead><tr><th>Status</th><th>Check</th>'
+             '<th>Host</th><th>Target</th><th>Actual</th>'
              f"<th>Time</th></tr></thead><tbody>{rows}</tbody></table>") if rows else \
         '<p class="note">No checks recorded in this phase.</p>'
     return (f'<div class="phase-evidence" data-phase="{esc(name)}" data-status="{esc(status)}">'
@@ -769,7 +783,8 @@ def _phase_block(phase: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -
 def _item_row(item: Mapping[str, Any]) -> str:
     status = str(item.get("status") or "info")
     start, end = parse_time(item.get("started")), parse_time(item.get("ended"))
-    took = human_duration((end - start).total_seconds()) if start and end else "-"
+    seconds = (end - start).total_seconds() if start and end else 0.0
+    took = human_duration(seconds) if seconds > 0 else "-"  # an instant (or no times): no duration to show
     return (f'<tr class="evidence-item {status_class(status)}" data-item="{esc(item.get("id"))}" '
             f'data-status="{esc(status)}"><td class="status">'
             f'<span class="badge {status_class(status)}">{esc(status)}</span></td>'
