@@ -1,7 +1,7 @@
 """record.html in a real browser: headless Chromium renders the page of a real rolled-back run.
 
-The record is written the way a run writes it (record_files.write_record, format html) from a
-journal captured from `make demo`'s bad v3 (tests/unit/fixtures/journals/rolled_back.jsonl: the
+The record is written the way a run writes it (ansible-playbook, the record role and its default
+formats) from a journal captured from `make demo`'s bad v3 (tests/unit/fixtures/journals/rolled_back.jsonl: the
 gate breached error_ratio, the rollback's gate passed). Chromium loads it from file:// with
 nothing else: the DOM it builds, the sizes it lays out, and a screenshot are checked.
 """
@@ -13,6 +13,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,7 +24,6 @@ import pytest
 
 from ansible_collections.liftoff.release.plugins.plugin_utils.evidence import iter_journal
 from ansible_collections.liftoff.release.plugins.plugin_utils.record import build
-from ansible_collections.liftoff.release.plugins.plugin_utils.record_files import write_record
 from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import fold
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,14 +61,37 @@ def chromium() -> str:
     return CHROMIUM
 
 
+SECRET = "s3cr3t-Pa55-for-the-test"
+PLAYBOOK = """- name: Render the record of a finished run
+  hosts: localhost
+  gather_facts: false
+  vars:
+    app_db_password: "{secret}"
+    run_dir: "{run_dir}"
+  roles:
+    - liftoff.release.record
+"""
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """record.html as a run writes it: ansible-playbook runs the record role (its default formats) on the journal,
+    one of whose items holds the value of a secret-named variable."""
     run_dir = tmp_path_factory.mktemp("run")
-    shutil.copy(JOURNAL, run_dir / "evidence.jsonl")
-    paths, state = write_record(run_dir, ["html"])
-    assert state.outcome == "rolled_back" and Path(paths["html"]).exists()
     items = list(iter_journal(JOURNAL))
-    return Path(paths["html"]), build(items, fold(items))
+    lock = next(i for i in items if i["id"] == "preflight.lock")
+    lock["actual"] = f"{lock['actual']} (connected with {SECRET})"
+    (run_dir / "evidence.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    playbook = run_dir.parent / f"{run_dir.name}-record.yml"
+    playbook.write_text(PLAYBOOK.format(secret=SECRET, run_dir=run_dir), encoding="utf-8")
+    result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(playbook)],
+                            capture_output=True, text=True, timeout=300, check=False, cwd=REPO,
+                            env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["evidence.jsonl", "record.html", "record.json", "record.md"]
+    html = run_dir / "record.html"
+    assert SECRET not in html.read_text(encoding="utf-8")
+    return html, build(items, fold(items))
 
 
 def browse(chromium: str, profile: Path, *args: str, timeout: int = 90) -> str:
@@ -111,6 +134,8 @@ def test_chromium_builds_the_page_it_was_given(chromium: str, page: tuple[Path, 
     breaches = [s for s in record["gate"]["metrics"][0]["samples"] if s["status"] == "fail"]
     assert len(tags.having("circle", "breach")) == len(breaches) >= 1
     assert not [t for t, _a in tags.tags if t in ("script", "img", "link", "iframe")]
+    lock = re.search(r'<tr [^>]*data-item="preflight.lock"[^>]*>(.*?)</tr>', dom, re.S)
+    assert lock and "(connected with ***)" in lock.group(1) and SECRET not in dom
 
 
 def test_bars_and_charts_are_laid_out_to_scale(chromium: str, page: tuple[Path, dict[str, Any]],
