@@ -90,6 +90,8 @@ circle.sample{stroke:#fff;stroke-width:1}
 circle.breach{stroke:var(--c-bad);stroke-width:2.5;fill:#fff}
 text.threshold-label{fill:var(--c-bad);font-size:10px}
 .gate{margin-bottom:18px}
+.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;vertical-align:-1px;background:var(--c-skip)}
+.swatch.s-pass{background:var(--c-ok)}.swatch.s-fail{background:var(--c-bad)}.swatch.s-info{background:var(--c-info)}
 footer{margin-top:32px;font-size:12px;color:var(--mute)}
 @media print{body{background:#fff}.card,figure.metric-chart{break-inside:avoid}}
 """
@@ -483,8 +485,11 @@ def _timeline(record: Mapping[str, Any]) -> str:
             f'<div class="card"><svg id="timeline-chart" viewBox="0 0 {TL_WIDTH:g} {height:.1f}" '
             f'role="img" aria-label="Timeline of the run\'s phases and steps" data-total-s="{total:.3f}">'
             f'{axis}{"".join(rows)}</svg>'
-            '<p class="small">Bars to scale on one time axis from the run\'s first recorded moment; '
-            "colour by status: pass, fail, skipped, info. Hover a bar for its times and result.</p></div></section>")
+            '<p class="small legend">Bars to scale on one time axis from the run\'s first recorded moment, '
+            f"coloured by status: {_LEGEND}. Hover a bar for its times and result.</p></div></section>")
+
+
+_LEGEND = ", ".join(f'<span class="swatch {status_class(st)}"></span> {st}' for st in STATUSES)
 
 
 def _time_axis(total: float, plot: float, height: float) -> str:
