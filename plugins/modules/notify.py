@@ -32,6 +32,8 @@ attributes:
     details: Sends nothing; records the plan.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   targets:
     description: The targets; see the notify role's C(notify_targets).

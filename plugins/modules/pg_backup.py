@@ -58,6 +58,8 @@ attributes:
     details: Dumps nothing; reads the estimate and the free space and fails when the dump would not fit.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   state:
     description:

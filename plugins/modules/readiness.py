@@ -45,6 +45,8 @@ attributes:
     details: Only reads; runs the same in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   kind:
     description: The check.

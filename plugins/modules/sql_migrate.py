@@ -46,6 +46,8 @@ attributes:
     details: Applies nothing, creates no tracking table and takes no lock; returns the plan in RV(pending).
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   login_host:
     description:

@@ -42,6 +42,8 @@ attributes:
     details: The migrate command does not run; O(check_command) runs if set; the plan is returned in RV(pending) (Alembic) and RV(check_output).
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   login_host:
     description: Host name or address of the PostgreSQL server, or a Unix socket directory.
