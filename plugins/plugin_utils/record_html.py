@@ -90,6 +90,8 @@ circle.sample{stroke:#fff;stroke-width:1}
 circle.breach{stroke:var(--c-bad);stroke-width:2.5;fill:#fff}
 text.threshold-label{fill:var(--c-bad);font-size:10px}
 .gate{margin-bottom:18px}
+g.failure-mark line{stroke:var(--c-bad);stroke-width:1.2;stroke-dasharray:3 3}g.failure-mark text{fill:var(--c-bad);
+font-size:10px;font-weight:700}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;vertical-align:-1px;background:var(--c-skip)}
 .swatch.s-pass{background:var(--c-ok)}.swatch.s-fail{background:var(--c-bad)}.swatch.s-info{background:var(--c-info)}
 footer{margin-top:32px;font-size:12px;color:var(--mute)}
@@ -331,8 +333,9 @@ def _verdict(record: Mapping[str, Any]) -> str:
     outcome = effective_outcome(record)
     parts = [f'<p class="outcome">{esc(OUTCOME_TEXT.get(outcome, outcome))}</p>']
     verdict, which = headline_verdict(record)
+    undecided = "The gate has not decided yet." if outcome == "running" else "The gate did not decide in this run."
     parts.append(f'<p>Gate verdict: <strong id="gate-verdict">{esc(verdict)}</strong> <code>{esc(which)}</code></p>'
-                 if verdict else '<p class="note" id="gate-verdict">The gate did not decide in this run.</p>')
+                 if verdict else f'<p class="note" id="gate-verdict">{undecided}</p>')
     parts += _why(record)
     parts += _stopped(record, outcome)
     for resumed in as_list(record.get("resumed")):
@@ -481,15 +484,30 @@ def _timeline(record: Mapping[str, Any]) -> str:
         y += height + TL_GAP + (2.0 if span.kind == "phase" else 0.0)
     height = y + 6
     axis = _time_axis(total, plot, height)
+    mark = _failure_mark(spans, record.get("failed_phase"), plot / total, height)
     return ('<section id="timeline"><h2>Timeline</h2>'
             f'<div class="card"><svg id="timeline-chart" viewBox="0 0 {TL_WIDTH:g} {height:.1f}" '
             f'role="img" aria-label="Timeline of the run\'s phases and steps" data-total-s="{total:.3f}">'
-            f'{axis}{"".join(rows)}</svg>'
+            f'{axis}{"".join(rows)}{mark}</svg>'
             '<p class="small legend">Bars to scale on one time axis from the run\'s first recorded moment, '
             f"coloured by status: {_LEGEND}. Hover a bar for its times and result.</p></div></section>")
 
 
 _LEGEND = ", ".join(f'<span class="swatch {status_class(st)}"></span> {st}' for st in STATUSES)
+
+
+def _failure_mark(spans: Sequence[Span], phase: Any, scale: float, height: float) -> str:
+    """A red line where the run failed: the end of the failed phase's first failing step (else of the phase)."""
+    if not phase:
+        return ""
+    failing = [s.end for s in spans if s.kind == "step" and s.phase == phase and s.status == "fail"]
+    ends = failing or [s.end for s in spans if s.kind == "phase" and s.phase == phase]
+    if not ends:
+        return ""
+    x = TL_LABEL + min(ends) * scale
+    return (f'<g class="failure-mark" data-phase="{esc(phase)}"><line x1="{x:.2f}" y1="{TL_AXIS - 4:g}" '
+            f'x2="{x:.2f}" y2="{height:.1f}"/><text x="{x + 3:.2f}" y="{height - 3:.1f}">'
+            f"{esc(phase)} failed</text></g>")
 
 
 def _time_axis(total: float, plot: float, height: float) -> str:

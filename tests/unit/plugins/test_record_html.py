@@ -205,6 +205,7 @@ def test_success_charts_every_metric_against_its_threshold() -> None:
             (b, metric["threshold"][b]) for b in ("min", "max") if metric["threshold"][b] is not None}
         assert chart.find("circle", "breach") == [] and chart.attrs["data-breaches"] == "0"
     assert page.by_id("rollback").attrs["data-performed"] == "false"
+    assert page.find("g", "failure-mark") == []
 
 
 def test_rolled_back_shows_why_and_marks_the_breaching_samples() -> None:
@@ -260,6 +261,12 @@ def test_failed_in_a_phase_says_where_and_why_without_charts() -> None:
     upload = page.find("tr", "evidence-item", data_item="backup.upload")[0]
     assert "s-fail" in upload.classes and upload.attrs["data-status"] == "fail"
     assert page.find("rect", "phase-bar", data_phase="backup")[0].attrs["data-status"] == "fail"
+    # The failure is marked on the timeline where the failing step (the upload) ended.
+    mark = page.find("g", "failure-mark")
+    upload_bar = page.find("rect", "step-bar", data_item="backup.upload")[0]
+    assert len(mark) == 1 and mark[0].attrs["data-phase"] == "backup" and mark[0].text() == "backup failed"
+    assert float(mark[0].find("line")[0].attrs["x1"]) == pytest.approx(
+        float(upload_bar.attrs["x"]) + float(upload_bar.attrs["width"]), abs=0.02)
 
 
 def test_check_mode_is_a_plan() -> None:
