@@ -63,7 +63,7 @@ def build(items: list[dict[str, Any]], state: RunState, targets: dict[str, Any] 
         "operator": start_item["details"].get("operator"),
         "strategy": start_item["details"].get("strategy"),
         "check_mode": state.check_mode,
-        "outcome": state.outcome,
+        "outcome": state.outcome if state.ended else "running",  # no run.end or run.stopped yet
         "failed_phase": state.failed_phase,
         "reason": state.reason,
         "verdict": state.verdict,

@@ -274,3 +274,10 @@ def test_the_schema_rejects_what_breaks_the_contract() -> None:
     for broken in ({"outcome": "fine"}, {"summary": [{"metric": "x"}]}, {"schema": "liftoff.release/record/v1"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**document, **broken}, schema)
+
+
+def test_a_journal_without_an_end_is_a_running_run() -> None:
+    items = success_journal()[:-1]  # no run.end: rendered while the run goes on
+    record = build(items, fold(items))
+    assert record["outcome"] == "running"
+    assert "**Outcome:** `INCOMPLETE`" in markdown(record)
