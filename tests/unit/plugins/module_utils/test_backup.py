@@ -1,4 +1,8 @@
-"""The pure decisions of a verified backup: options, commands, space, checksums, counts, retention, lost writes."""
+"""The pure decisions of a verified backup: options, commands, space, checksums, counts, retention, lost writes.
+
+The filters built on them (backup_lost_writes, backup_expired) are tested in tests/unit/plugins/filter/test_backup_filters.py:
+ansible-test runs module_utils tests with only the module side of ansible importable.
+"""
 from __future__ import annotations
 
 import calendar
@@ -6,11 +10,9 @@ import hashlib
 import time
 
 import pytest
-from ansible.errors import AnsibleFilterError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.liftoff.release.plugins.filter.backup import backup_expired, backup_lost_writes
 from ansible_collections.liftoff.release.plugins.module_utils._backup import (
     BackupError,
     Stored,
@@ -122,23 +124,6 @@ def test_writes_between_and_reset() -> None:
     assert reset.reset and reset.any and reset.total == 0
 
 
-def test_lost_writes_leave_the_migrations_own_writes_out() -> None:
-    at_backup = {"t": 100, "tracking": 2}
-    before = {"t": 101, "tracking": 2}  # one write by the old release after the snapshot
-    after = {"t": 601, "tracking": 3}   # the migration rewrote 500 rows and tracked itself
-    now = {"t": 605, "tracking": 3}     # the new release wrote 4 rows
-    lost = backup_lost_writes(now, at_backup, before, after)
-    assert lost["tables"] == {"t": 5} and lost["total"] == 5 and lost["any"] and "left out" in lost["basis"]
-    without = backup_lost_writes(now, at_backup)
-    assert without["tables"] == {"t": 505, "tracking": 1} and "included" in without["basis"]
-    assert backup_lost_writes({"t": 1}, {"t": 1}, {"t": 1}, {"t": 1})["any"] is False
-
-
-def test_lost_writes_rejects_non_counters() -> None:
-    with pytest.raises(AnsibleFilterError, match=r"liftoff\.release\.backup_lost_writes: at_backup must be a mapping"):
-        backup_lost_writes({"t": 1}, ["t"])
-
-
 def test_backup_names_and_times_come_from_the_run_id() -> None:
     assert backup_name("/var/backups/app-20261201T101500Z-1a2b3c.pgc") == "app-20261201T101500Z-1a2b3c"
     assert backup_name("pfx/app-20261201T101500Z-1a2b3c.dir/toc.dat", "pfx/") == "app-20261201T101500Z-1a2b3c"
@@ -164,13 +149,6 @@ def test_expired_entries_group_files_of_one_backup_and_spare_foreign_ones() -> N
                "p/app-20261201T110000Z-ccc.pgc"]
     gone = expired_entries(entries, 1, 0, NOW, protect=["/local/app-20261130T000000Z-bbb.pgc"], prefix="p/")
     assert gone == entries[:3]
-
-
-def test_backup_expired_filter_errors_name_the_filter() -> None:
-    with pytest.raises(AnsibleFilterError, match=r"liftoff\.release\.backup_expired: expected a list"):
-        backup_expired("not a list")
-    with pytest.raises(AnsibleFilterError, match="must not be negative"):
-        backup_expired([], -1, 0)
 
 
 @given(st.lists(st.tuples(st.integers(0, 400), st.text("abc", min_size=1, max_size=4)), max_size=30, unique_by=lambda t: t[1]),
