@@ -12,6 +12,7 @@ help:
 	@echo "make demo   - deploy v1, v2 and a bad v3 (auto rollback) on a throwaway local environment"
 	@echo "make test   - every test: lint, unit, integration (real PostgreSQL, pm2, ansible-playbook), molecule"
 	@echo "make lint | unit | integration | molecule - one part of make test"
+	@echo "make sanity - ansible-test sanity alone (part of make lint, with galaxy-importer, ansible-doc and the changelog)"
 	@echo "make bench-backup - the backup phase (and a verified backup) against raw pg_dump on a 1 GB database"
 	@echo "make bench-gate - breach -> verdict and breach -> old version serving, against interval x (failure_limit + 1)"
 
@@ -35,6 +36,9 @@ integration: bootstrap
 
 molecule: bootstrap
 	@bash scripts/test.sh molecule
+
+sanity: bootstrap
+	@$(BIN)/python scripts/referee.py sanity
 
 bench-backup: bootstrap
 	@$(BIN)/python bench/backup.py

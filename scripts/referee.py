@@ -187,10 +187,9 @@ def sanity(args: argparse.Namespace) -> int:
 
 def units(args: argparse.Namespace) -> int:
     # --local: the checkout's venv already holds what the unit tests import (requirements-test.txt).
-    cmd = ["units", "--local", "--python", PYTHON_VERSION, "--color", "no"]
-    if args.workers > 0:
-        cmd += ["--num-workers", str(args.workers)]
-    return ansible_test(*cmd)
+    # ansible-test's own default is a worker per CPU; 0 (serially) is one worker here.
+    return ansible_test("units", "--local", "--python", PYTHON_VERSION, "--color", "no",
+                        "--num-workers", str(max(1, args.workers)))
 
 
 def galaxy_importer(_unused: argparse.Namespace) -> int:
@@ -340,7 +339,7 @@ def main() -> int:
     p.add_argument("extra", nargs="*", help="more ansible-test sanity arguments, e.g. --test pep8 (after --)")
     p.set_defaults(func=sanity)
     p = sub.add_parser("units")
-    p.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers; 0 runs serially")
+    p.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers (0: one)")
     p.set_defaults(func=units)
     sub.add_parser("galaxy-importer").set_defaults(func=galaxy_importer)
     sub.add_parser("ansible-doc").set_defaults(func=ansible_doc)

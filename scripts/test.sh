@@ -14,15 +14,15 @@ failed=()
 # Kept when a part failed (its logs and data), removed otherwise.
 TMP_BASE=$(mktemp -d "${TMPDIR:-/tmp}/liftoff-test.XXXXXX")
 trap '[ ${#failed[@]} -gt 0 ] || rm -rf "$TMP_BASE"' EXIT
-# Parallel workers (pytest-xdist); LIFTOFF_TEST_WORKERS=N overrides both counts, 0 runs serially.
+# Parallel workers (pytest-xdist); LIFTOFF_TEST_WORKERS=N overrides both counts, 0 runs serially
+# (one ansible-test units worker).
 # Integration tests mostly wait (gate sampling intervals, holds, pm2 reloads, PostgreSQL), so they
 # run on more workers than cores; each test module stays on one worker (--dist loadfile: its tests
 # share one environment and run in file order) and the longest modules start first
 # (--no-loadscope-reorder keeps the order tests/integration/conftest.py gives them).
 UNIT_WORKERS=${LIFTOFF_TEST_WORKERS:-2}
 INTEGRATION_WORKERS=${LIFTOFF_TEST_WORKERS:-3}
-unit_xdist=() integration_xdist=()
-[ "$UNIT_WORKERS" -gt 0 ] && unit_xdist=(-n "$UNIT_WORKERS")
+integration_xdist=()
 [ "$INTEGRATION_WORKERS" -gt 0 ] && integration_xdist=(-n "$INTEGRATION_WORKERS" --dist loadfile --no-loadscope-reorder)
 run() {
   local name=$1; shift
@@ -36,9 +36,18 @@ for part in "${parts[@]}"; do
       run yamllint $BIN/yamllint -s .
       run ansible-lint $BIN/ansible-lint --offline
       run ruff $BIN/ruff check plugins tests scripts examples bench
-      run mypy $BIN/mypy plugins/action plugins/filter plugins/plugin_utils plugins/module_utils
+      run mypy $BIN/mypy plugins/action plugins/filter plugins/plugin_utils plugins/module_utils \
+        scripts/referee.py scripts/role_docs.py
+      # The Ansible project's referees (scripts/referee.py says how each runs here, offline).
+      run role-docs $BIN/python scripts/role_docs.py --check
+      run changelog $BIN/python scripts/referee.py changelog
+      run ansible-doc $BIN/python scripts/referee.py ansible-doc
+      run galaxy-importer $BIN/python scripts/referee.py galaxy-importer
+      run sanity $BIN/python scripts/referee.py sanity
       ;;
-    unit) run unit $BIN/pytest -q -p no:cacheprovider --basetemp="$TMP_BASE/unit" "${unit_xdist[@]}" tests/unit ;;
+    # ansible-test units: tests/unit on a copy of the checkout under ansible_collections/liftoff/release,
+    # module_utils tests with only the module side of ansible importable, with pytest-xdist workers.
+    unit) run unit $BIN/python scripts/referee.py units --workers "$UNIT_WORKERS" ;;
     integration)
       run integration $BIN/pytest -q -p no:cacheprovider --basetemp="$TMP_BASE/integration" --durations=10 \
         "${integration_xdist[@]}" tests/integration
