@@ -118,6 +118,8 @@ def run_probe(env: LocalEnv, tmp: Path, version: str, *args: str,
     result = env.playbook(str(playbook), "-i", str(inventory), "-e", f"@{extra}",
                           "-e", f"probe_api_token={PLANTED['extra_var']}", *args,
                           version=version, extra_env=environ)
+    (tmp / "stdout.txt").write_text(result.stdout, encoding="utf-8")  # kept for a look when a test fails
+    (tmp / "stderr.txt").write_text(result.stderr, encoding="utf-8")
     return result, time.monotonic() - started
 
 
@@ -195,7 +197,7 @@ def test_progress_output_shows_phases_and_masks(local_env: LocalEnv, tmp_path: P
     assert re.search(r"^smoke: passed in ", result.stdout, re.M)
     assert re.search(r"^rollback: skipped in .*\(not needed: the run did not fail\)", result.stdout, re.M)
     # -v: the steps, each on its line (stdout is not a terminal).
-    assert "  smoke: Run the test commands" in lines
+    assert "  smoke: liftoff.release.smoke : Run the test commands" in lines
     # The ignored failure, in full and masked; the outcome and the record, last.
     assert any(line.startswith("failed (ignored): [app1] Fail with the secrets in the message (ignored)")
                for line in lines), lines
