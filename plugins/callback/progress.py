@@ -61,6 +61,7 @@ class CallbackModule(MaskingHooks, CallbackBase):
         self._phase: Phase | None = None
         self._outcome: str | None = None
         self._record: str | None = None
+        self._learn_early()
         install(self._display, self._mask, before=self._clear_status)
 
     # The status line (terminal only): cleared before any other line is printed.

@@ -53,4 +53,5 @@ class CallbackModule(MaskingHooks, DefaultCallback):
     def __init__(self, display: Any = None) -> None:
         super().__init__()
         self._mask = SecretMask()
+        self._learn_early()
         install(self._display, self._mask)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 from ansible.utils.vars import load_extra_vars
 
@@ -64,8 +65,12 @@ class MaskingHooks:
         except Exception as exc:  # never stop the run over it; say so (masked) at -vvv
             self._display.vvv(f"liftoff.release: could not read the secrets of {what}: {type(exc).__name__}")
 
-    def v2_playbook_on_start(self, playbook: Any) -> None:
+    def _learn_early(self) -> None:
+        """What is known before the playbook loads (a playbook's syntax error shows its source lines)."""
         self._learn("the environment", environment_secrets, dict(os.environ))
+        self._learn("the extra vars", extra_var_secrets, DataLoader())
+
+    def v2_playbook_on_start(self, playbook: Any) -> None:
         self._learn("the extra vars", extra_var_secrets, playbook._loader)
         super().v2_playbook_on_start(playbook)  # type: ignore[misc]
 
