@@ -97,16 +97,18 @@ mkdir -p .collections/ansible_collections/liftoff
 ln -sfn ../../.. .collections/ansible_collections/liftoff/release
 # awx/configure.yml (AWX / AAP configuration as code) uses awx.awx. The `ansible` package stopped shipping
 # it after ansible 11 and Galaxy is not reachable here: take awx.awx 24.6.1 (its last release) out of the
-# ansible 11.13.0 wheel on PyPI, checked by its sha256 (awx/requirements.yml is for those who reach Galaxy).
-AWX_COLLECTION=.collections/ansible_collections/awx/awx
-if [ ! -f "$AWX_COLLECTION/MANIFEST.json" ]; then
-  log "installing the awx.awx collection (from the ansible 11.13.0 wheel) into .collections"
+# ansible 11.13.0 wheel on PyPI, checked by its sha256, and put it beside the collections the `ansible` package
+# installed in the venv, where Ansible finds it from any directory (awx/requirements.yml is for those who
+# reach Galaxy).
+SITE_PACKAGES=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ ! -f "$SITE_PACKAGES/ansible_collections/awx/awx/MANIFEST.json" ]; then
+  log "installing the awx.awx collection (from the ansible 11.13.0 wheel) into $VENV"
   AWX_WHEEL_DIR=$(mktemp -d)
   "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$AWX_WHEEL_DIR" ansible==11.13.0 \
     2> >(grep -v "^WARNING: Location '" >&2)
   echo "7f1c9c6a6026ff214d9240647e4d2b019b2a9d4c7a2bc733932bcf92af80ab04  $AWX_WHEEL_DIR/ansible-11.13.0-py3-none-any.whl" \
     | sha256sum -c --quiet - || die "the ansible 11.13.0 wheel does not have the expected sha256"
-  "$VENV/bin/python" - "$AWX_WHEEL_DIR/ansible-11.13.0-py3-none-any.whl" .collections <<'EOF'
+  "$VENV/bin/python" - "$AWX_WHEEL_DIR/ansible-11.13.0-py3-none-any.whl" "$SITE_PACKAGES" <<'EOF'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as wheel:
     wheel.extractall(sys.argv[2], [n for n in wheel.namelist() if n.startswith("ansible_collections/awx/awx/")])

@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,18 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 AWX = REPO / "awx"
-BIN = REPO / ".venv" / "bin"
+
+
+def tools_dir() -> Path:
+    """Where ansible-playbook and ansible-builder are: beside this Python (the venv, also under ansible-test units,
+    which runs these tests on a copy of the checkout), else the checkout's .venv."""
+    for candidate in (Path(sys.executable).parent, REPO / ".venv" / "bin"):
+        if (candidate / "ansible-playbook").exists() and (candidate / "ansible-builder").exists():
+            return candidate
+    return REPO / ".venv" / "bin"
+
+
+BIN = tools_dir()
 
 # AWX survey question types -> the Python type of the answer the job gets.
 SURVEY_TYPES = {"text": str, "textarea": str, "password": str, "multiplechoice": str, "integer": int,
@@ -226,10 +238,14 @@ def syntax_check(playbook: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def awx_collection() -> Path:
-    path = REPO / ".collections" / "ansible_collections" / "awx" / "awx"
-    if not (path / "MANIFEST.json").exists():
-        pytest.fail("the awx.awx collection is not installed in .collections: run scripts/bootstrap.sh")
-    return path
+    """The awx.awx collection, where scripts/bootstrap.sh puts it: beside the `ansible` package's collections."""
+    import ansible_collections
+
+    for root in ansible_collections.__path__:
+        if (Path(root) / "awx" / "awx" / "MANIFEST.json").exists():
+            return Path(root) / "awx" / "awx"
+    pytest.fail("the awx.awx collection is not installed beside the ansible package's collections: "
+                "run scripts/bootstrap.sh (or ansible-galaxy collection install -r awx/requirements.yml)")
 
 
 def test_configure_playbook_passes_syntax_check(awx_collection: Path) -> None:
