@@ -28,7 +28,7 @@ _AUTH_HEADER = re.compile(
 # the `:` or `=` (a role's `name : task` banner is no key), then a quoted or bare value. The key is
 # checked with is_secret_name when the pattern matches (JSON, YAML and Python-repr forms in module output).
 _KEY_VALUE = re.compile(
-    r"""(?P<key>(?<![\w.])(?P<q>["']?)(?P<name>[a-z_][\w.-]*)(?P=q)(?:=|:[ \t]*))"""
+    r"""(?P<key>(?<![\w.-])(?P<q>["']?)(?P<name>-{0,2}[a-z_][\w.-]{0,80})(?P=q)(?:=|:[ \t]*))"""
     r"""(?:"(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"',;&}\]]+))""",
     re.IGNORECASE,
 )
@@ -37,8 +37,10 @@ _NOT_SECRET_VALUES = frozenset({"true", "false", "yes", "no", "none", "null", "~
                                 "<omitted>", "value_specified_in_no_log_parameter"})
 _BEARER = re.compile(r"(?P<key>\bbearer\s+)(?P<val>[\w.~+/=-]{8,})", re.IGNORECASE)
 # The password runs to the *last* '@' of the authority, so an unencoded '@' in it is masked whole.
+# The scheme (and a key name above) is bounded: an unbounded run makes a long line without spaces
+# (a minified JSON, a hex blob) cost quadratic time, seconds for 20 kB.
 _URL_PASSWORD = re.compile(
-    r"(?P<key>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<val>\S+?)(?=@[^@\s/]*(?:[/?#\s\"',;)]|$))",
+    r"(?P<key>[a-z][a-z0-9+.-]{0,31}://[^:/@\s]+:)(?P<val>\S+?)(?=@[^@\s/]*(?:[/?#\s\"',;)]|$))",
     re.IGNORECASE,
 )
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -241,3 +242,12 @@ def test_status_line_fits_the_terminal() -> None:
     assert status_line("smoke", "Run the\n checks", 79) == "smoke: Run the checks"
     line = status_line("migrate", "x" * 200, 40)
     assert len(line) == 40 and line.endswith("...")
+
+
+@pytest.mark.parametrize("line", ["x" * 20000, "a-" * 10000, "https://" + "a" * 20000, "--" * 10000])
+def test_long_lines_without_spaces_take_linear_time(line: str) -> None:
+    # An unbounded URL scheme or key name made these quadratic: 20-45 s each on a 2-core machine.
+    started = time.perf_counter()
+    assert redact_text(line) == line
+    assert secret_values_in_text(line) == set()
+    assert time.perf_counter() - started < 3, "masking a 20 kB line must not take seconds"
