@@ -186,10 +186,34 @@ def sanity(args: argparse.Namespace) -> int:
 
 
 def units(args: argparse.Namespace) -> int:
+    """ansible-test units, with the copy standing where the checkout stands.
+
+    Some unit tests drive the checkout's tools as a checkout has them: ``.venv/bin``, ``ansible.cfg``'s
+    ``.collections`` link (scripts/bootstrap.sh makes it) and the shared seed catalogue beside the
+    checkout. Those links exist in the copy only while the unit tests run (sanity must not see them).
+    """
     # --local: the checkout's venv already holds what the unit tests import (requirements-test.txt).
     # ansible-test's own default is a worker per CPU; 0 (serially) is one worker here.
-    return ansible_test("units", "--local", "--python", PYTHON_VERSION, "--color", "no",
-                        "--num-workers", str(max(1, args.workers)))
+    cmd = ["units", "--local", "--python", PYTHON_VERSION, "--color", "no",
+           "--num-workers", str(max(1, args.workers)), *args.extra]
+    seed_get_pip()
+    with collection_tree() as tree:
+        links = {tree / ".venv": REPO / ".venv",
+                 tree / ".collections" / "ansible_collections" / NAMESPACE / NAME: Path("../../.."),
+                 tree.parent / "shared": REPO.parent / "shared"}
+        made: list[Path] = []
+        try:
+            for link, target in links.items():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                if not link.is_symlink() and not link.exists() and (link.parent / target).exists():
+                    link.symlink_to(target)
+                    made.append(link)
+            log(f"ansible-test {' '.join(cmd)} (in {tree})")
+            return subprocess.run([tool("ansible-test"), *cmd], cwd=tree, env=clean_env(), check=False).returncode
+        finally:
+            for link in made:
+                link.unlink()
+            shutil.rmtree(tree / ".collections", ignore_errors=True)
 
 
 def galaxy_importer(_unused: argparse.Namespace) -> int:
@@ -340,6 +364,7 @@ def main() -> int:
     p.set_defaults(func=sanity)
     p = sub.add_parser("units")
     p.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers (0: one)")
+    p.add_argument("extra", nargs="*", help="more ansible-test units arguments, e.g. test files (after --)")
     p.set_defaults(func=units)
     sub.add_parser("galaxy-importer").set_defaults(func=galaxy_importer)
     sub.add_parser("ansible-doc").set_defaults(func=ansible_doc)
