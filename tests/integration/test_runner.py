@@ -49,8 +49,8 @@ def private_data_dir(env: LocalEnv, base: Path, version: str, job_id: int) -> Pa
     (pdd / "project").symlink_to(REPO, target_is_directory=True)
     # The inventory: the demo's hosts and its group_vars (which read the environment's env.yml).
     shutil.copyfile(REPO / "inventories" / "local" / "hosts.yml", pdd / "inventory" / "hosts")
-    (pdd / "inventory" / "group_vars").symlink_to(REPO / "inventories" / "local" / "group_vars",
-                                                   target_is_directory=True)
+    group_vars = REPO / "inventories" / "local" / "group_vars"
+    (pdd / "inventory" / "group_vars").symlink_to(group_vars, target_is_directory=True)
     template = job_template("liftoff deploy")
     extravars = {
         **template["extra_vars"],  # the job template's own extra_vars: Jinja the job renders (liftoff_operator ...)
@@ -103,7 +103,7 @@ def assert_artifacts(runner: ansible_runner.Runner, pdd: Path, status: str, env:
 
 
 def test_deploy_through_ansible_runner_succeeds(local_env: LocalEnv, tmp_path_factory: pytest.TempPathFactory,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     assert served_version(local_env) is None and records(local_env) == []
     runner, pdd = deploy(local_env, tmp_path_factory.mktemp("runner"), "v2", 101, monkeypatch)
     assert (runner.status, runner.rc) == ("successful", 0), runner.stdout.read()[-3000:]
