@@ -49,7 +49,7 @@ stop_packaged_prometheus() {
     log "stopping the packaged prometheus (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 50); do pid_running "$pid" || break; sleep 0.2; done
-    pid_running "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    if pid_running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
     rm -f "$pid_file"
   fi
 }
@@ -138,7 +138,9 @@ fi
 # images FROM scratch (no registry can be pulled from).
 command -v dockerd >/dev/null || apt_install docker.io
 command -v docker-compose >/dev/null || apt_install docker-compose
-[ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || apt_install busybox-static
+if ! { [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic"; }; then apt_install busybox-static; fi
+# ansible-test sanity's shellcheck test (scripts/referee.py sanity) needs shellcheck, or it skips the test.
+command -v shellcheck >/dev/null || apt_install shellcheck
 # Rolling and canary tests across hosts: sshd in network namespaces (ip netns).
 [ -x /usr/sbin/sshd ] || apt_install openssh-server
 command -v ip >/dev/null || apt_install iproute2

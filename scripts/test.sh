@@ -2,7 +2,7 @@
 # Every test, in the order that fails fastest: lint, unit, integration, molecule.
 # `scripts/test.sh PART` runs one part. Exits non-zero when any part fails.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 BIN=.venv/bin
 # molecule finds ansible-playbook and ansible-config on PATH.
 export PATH="$PWD/$BIN:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_NOCOLOR=1
