@@ -43,7 +43,7 @@ MODULE_SECONDS = {
     "test_smoke_suite.py": 180,
     "test_interrupt_resume.py": 270,
     "test_redaction.py": 345,
-    "test_runner.py": 470,
+    "test_runner.py": 210,
 }
 DEFAULT_SECONDS = 240
 
