@@ -195,13 +195,24 @@ def test_flags_off_while_the_queue_drains_then_restored_on_success(
     add_jobs(pg_cluster, db, 4)
     seen: dict[str, Any] = {}
 
+    # The drain reads the queue through a function that notes each read, so the worker below can
+    # wait for the drain's first read: on a loaded machine the run may reach the drain seconds
+    # after the flags went off, and a queue already empty then would prove no waiting.
+    pg_cluster.psql(
+        "CREATE TABLE drain_reads (at timestamptz NOT NULL DEFAULT now());"
+        "CREATE FUNCTION active_syncs() RETURNS bigint LANGUAGE sql VOLATILE AS "
+        "$$ INSERT INTO drain_reads DEFAULT VALUES; SELECT count(*) FROM sync_jobs WHERE active $$;", db=db)
+
     def drain_when_sync_stops() -> None:
-        # The workers stop taking jobs once sync is off everywhere, then finish one job every 2 s.
+        # The workers stop taking jobs once sync is off everywhere and the drain is watching,
+        # then finish one job every 2 s.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (flag_service.enabled is not False
                                                or flags(pg_cluster, db)["auto_sync"] != "false"):
             time.sleep(0.2)
         seen["flags_off_at"] = time.monotonic()
+        while time.monotonic() < deadline and pg_cluster.psql("SELECT count(*) FROM drain_reads", db=db).strip() == "0":
+            time.sleep(0.2)
         for _unused in range(4):
             time.sleep(2.0)
             pg_cluster.psql("UPDATE sync_jobs SET active = false WHERE id = "
@@ -212,7 +223,7 @@ def test_flags_off_while_the_queue_drains_then_restored_on_success(
     worker.start()
     flag_service.queue = 0
     data = inputs(pg_cluster, db, flag_service, tmp_path, maintenance_drain=[
-        {"name": "active_syncs", "sql": "SELECT count(*) FROM sync_jobs WHERE active", "timeout": 60, "interval": 1},
+        {"name": "active_syncs", "sql": "SELECT active_syncs()", "timeout": 60, "interval": 1},
         {"name": "sync_api_queue", "http": {"url": f"{flag_service.url}/queue", "path": "queue.size",
                                             "headers": {"Authorization": f"Bearer {TOKEN}"}}, "timeout": 10},
     ])
