@@ -157,7 +157,7 @@ def test_masking_leaves_a_page_without_secrets_as_it_is(name: str) -> None:
     text = record_html.render(redact(record_of(name)))
     masked = redact_text(text)
     assert masked == text, next(f"{a!r} -> {b!r}" for a, b in zip(text.splitlines(), masked.splitlines(),
-                                                                   strict=True) if a != b)
+                                                                  strict=True) if a != b)
 
 
 def _phase_rank(record: dict[str, Any], item: dict[str, Any]) -> tuple[int, int]:
@@ -173,18 +173,18 @@ def test_phase_bars_are_drawn_to_scale_on_one_axis() -> None:
     plot = record_html.TL_WIDTH - record_html.TL_LABEL - record_html.TL_RIGHT
     bars = {b.attrs["data-phase"]: b for b in page.find("rect", "phase-bar")}
     for phase in record["phases"]:
-        bar = bars[phase["name"]]
-        width = float(bar.attrs["width"])
+        phase_bar = bars[phase["name"]]
+        width = float(phase_bar.attrs["width"])
         assert width > 0
         if phase["duration_s"] and phase["duration_s"] * plot / total > record_html.TL_MIN_BAR:
             assert width == pytest.approx(phase["duration_s"] / total * plot, abs=0.02), phase["name"]
     # Bars start where their phase starts: backup after preflight, verify last.
-    starts = {name: float(bar.attrs["x"]) for name, bar in bars.items()}
+    starts = {name: float(phase_bar.attrs["x"]) for name, phase_bar in bars.items()}
     assert starts["preflight"] < starts["backup"] < starts["migrate"] < starts["rollout"] < starts["verify"]
     # Each phase's steps lie within its bar.
     for step in page.find("rect", "step-bar"):
-        bar = bars[step.attrs["data-phase"]]
-        assert float(step.attrs["x"]) >= float(bar.attrs["x"]) - 0.01, step.attrs["data-item"]
+        phase_bar = bars[step.attrs["data-phase"]]
+        assert float(step.attrs["x"]) >= float(phase_bar.attrs["x"]) - 0.01, step.attrs["data-item"]
 
 
 def test_success_charts_every_metric_against_its_threshold() -> None:

@@ -128,7 +128,7 @@ def test_result_secrets_reads_keys_and_text() -> None:
 
 def test_printed_forms_cover_json_and_yaml_escaping() -> None:
     assert printed_forms('pa"ss\\wo\'rd') == {'pa"ss\\wo\'rd', 'pa\\"ss\\\\wo\'rd', "pa\"ss\\wo''rd",
-                                               "pa\"ss\\\\wo'rd"}
+                                              "pa\"ss\\\\wo'rd"}
 
 
 # --- SecretMask ---------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def test_install_masks_every_display_line_once_and_runs_before_hook() -> None:
     mask.add({"late-secret-1"})  # learned after install: still masked
     display.display("[WARNING]: late-secret-1 and ?token=abc123", None, True)
     display.display("to the log only late-secret-1", log_only=True)
-    assert [line for line, _ in display.lines] == ["[WARNING]: *** and ?token=***", "to the log only ***"]
+    assert [line for line, _unused in display.lines] == ["[WARNING]: *** and ?token=***", "to the log only ***"]
     assert seen == [("[WARNING]: *** and ?token=***", True)], "the before hook skips log-only lines"
 
 
