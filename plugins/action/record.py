@@ -28,7 +28,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        _unused, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         directory = run_dir(task_vars, self._templar)
         paths, state = write_record(directory, args["formats"], task_secrets(task_vars, self._templar),
                                     {k: v for k, v in (args["targets"] or {}).items() if v is not None})

@@ -34,7 +34,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        _unused, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         if args["state"] == "start":
             result.update(self._start(args, task_vars))
         else:

@@ -691,8 +691,8 @@ def _result_status(result: str) -> str:
 
 
 def _caption(metric: Mapping[str, Any], bounds: Mapping[str, float], count: int, breaches: int) -> str:
-    text = " and ".join(f"{'>=' if b == 'min' else '<='} {number(v)}" for b, v in sorted(bounds.items(),
-                                                                                       key=lambda kv: kv[0] != "min"))
+    ordered = sorted(bounds.items(), key=lambda kv: kv[0] != "min")
+    text = " and ".join(f"{'>=' if b == 'min' else '<='} {number(v)}" for b, v in ordered)
     parts = [f"threshold {text or 'none'}", f"{count} sample(s), {breaches} breaching"]
     if metric.get("severity"):
         parts.append(f"severity {metric.get('severity')}")
