@@ -36,7 +36,7 @@ for part in "${parts[@]}"; do
       run yamllint $BIN/yamllint -s .
       run ansible-lint $BIN/ansible-lint --offline
       run ruff $BIN/ruff check plugins tests scripts examples bench
-      run mypy $BIN/mypy plugins/action plugins/filter plugins/plugin_utils plugins/module_utils \
+      run mypy $BIN/mypy plugins/action plugins/callback plugins/filter plugins/plugin_utils plugins/module_utils \
         scripts/referee.py scripts/role_docs.py
       # The Ansible project's referees (scripts/referee.py says how each runs here, offline).
       run role-docs $BIN/python scripts/role_docs.py --check
