@@ -209,42 +209,49 @@ def _approvals_section(approvals: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _field_table(title: str, rows: list[tuple[str, str]]) -> list[str]:
+    """A '## title' section holding a two-column field | value table; values are already cells."""
+    return ["", f"## {title}", "", "| field | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+
+
 def _backup_section(bak: dict[str, Any] | None) -> list[str]:
     if not bak:
         return []
-    return ["", "## Database backup", "", "| field | value |", "|---|---|",
-            f"| Path | `{_cell(bak.get('path'))}` ({_cell(bak.get('host'))}) |",
-            f"| Size | {facts.human_bytes(bak.get('bytes'))} ({_cell(bak.get('bytes'))} bytes) |",
-            f"| sha256 | `{_cell(bak.get('sha256'))}` |",
-            f"| Format | {_cell(bak.get('format'))} |",
-            f"| Dump time | {facts.human_duration(bak.get('duration_s'))} |",
-            f"| Verified (pg_restore --list) | {'Yes' if bak.get('verified') else 'No'} |",
-            f"| Test restore | {_cell(bak.get('test_restore') or 'not run')}: "
-            f"{_cell(bak.get('test_restore_actual'))} |",
-            f"| Uploaded to | {_cell(bak.get('uploaded_to'))} |"]
+    return _field_table("Database backup", [
+        ("Path", f"`{_cell(bak.get('path'))}` ({_cell(bak.get('host'))})"),
+        ("Size", f"{facts.human_bytes(bak.get('bytes'))} ({_cell(bak.get('bytes'))} bytes)"),
+        ("sha256", f"`{_cell(bak.get('sha256'))}`"),
+        ("Format", _cell(bak.get("format"))),
+        ("Dump time", facts.human_duration(bak.get("duration_s"))),
+        ("Verified (pg_restore --list)", "Yes" if bak.get("verified") else "No"),
+        ("Test restore", f"{_cell(bak.get('test_restore') or 'not run')}: {_cell(bak.get('test_restore_actual'))}"),
+        ("Uploaded to", _cell(bak.get("uploaded_to"))),
+    ])
 
 
 def _migrations_section(mig: dict[str, Any] | None) -> list[str]:
     if not mig:
         return []
-    return ["", "## Database migrations", "", "| field | value |", "|---|---|",
-            f"| Applied | {_cell(', '.join(mig['applied']) or 'nothing pending')} |",
-            f"| Duration | {facts.human_duration(mig.get('duration_s'))} |",
-            f"| Driver | {_cell(mig.get('driver'))} |",
-            f"| Schema fingerprint before | `{_cell(mig.get('fingerprint_before'))}` |",
-            f"| Schema fingerprint after | `{_cell(mig.get('fingerprint_after'))}` |",
-            f"| Result | {_cell(mig.get('status'))}: {_cell(mig.get('actual'))} |"]
+    return _field_table("Database migrations", [
+        ("Applied", _cell(", ".join(mig["applied"]) or "nothing pending")),
+        ("Duration", facts.human_duration(mig.get("duration_s"))),
+        ("Driver", _cell(mig.get("driver"))),
+        ("Schema fingerprint before", f"`{_cell(mig.get('fingerprint_before'))}`"),
+        ("Schema fingerprint after", f"`{_cell(mig.get('fingerprint_after'))}`"),
+        ("Result", f"{_cell(mig.get('status'))}: {_cell(mig.get('actual'))}"),
+    ])
 
 
 def _cdn_section(cd: dict[str, Any] | None) -> list[str]:
     if not cd:
         return []
-    return ["", "## CDN", "", "| field | value |", "|---|---|",
-            f"| Upload | {_cell(cd.get('upload'))} |",
-            f"| Invalidation id | `{_cell(cd.get('invalidation_id'))}` ({_cell(cd.get('distribution_id'))}) |",
-            f"| Paths invalidated | {_cell(', '.join(map(str, cd.get('paths') or [])))} |",
-            f"| Time to complete | {_cell(cd.get('took_s'))} s |",
-            f"| Result | {_cell(cd.get('invalidation_status'))} |"]
+    return _field_table("CDN", [
+        ("Upload", _cell(cd.get("upload"))),
+        ("Invalidation id", f"`{_cell(cd.get('invalidation_id'))}` ({_cell(cd.get('distribution_id'))})"),
+        ("Paths invalidated", _cell(", ".join(map(str, cd.get("paths") or [])))),
+        ("Time to complete", f"{_cell(cd.get('took_s'))} s"),
+        ("Result", _cell(cd.get("invalidation_status"))),
+    ])
 
 
 def _rollback_section(record: dict[str, Any]) -> list[str]:
