@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from ansible_collections.liftoff.release.plugins.plugin_utils import checklist as checklist_rows
 from ansible_collections.liftoff.release.plugins.plugin_utils import record_facts as facts
 from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import ORDER, RunState, driving_reasons
 
 # v2 (additive over v1): backup, migrations, cdn, smoke, approvals, summary, rollback.why, resumed,
-# interruption and the outcome "interrupted". docs/record-schema.json is the schema; docs/record.md says what it means.
+# interruption and the outcome "interrupted"; later checklist (optional). docs/record-schema.json is the schema;
+# docs/record.md says what it means.
 SCHEMA = "liftoff.release/record/v2"
 BOX = {"pass": "[x]", "fail": "[ ] FAILED:", "skip": "[-]", "info": "[x]"}
 PHASE_ORDER = ("run", *ORDER, "rollback", "record")
@@ -88,6 +90,7 @@ def build(items: list[dict[str, Any]], state: RunState, targets: dict[str, Any] 
         "cdn": facts.cdn(items),
         "smoke": facts.smoke(items),
         "approvals": facts.approvals(items),
+        "checklist": checklist_rows.rows(items),
         "evidence": items,
     }
     document["summary"] = facts.summary(document, targets)
@@ -139,6 +142,7 @@ def markdown(record: dict[str, Any]) -> str:
     if record.get("interruption"):
         lines += _interruption_section(record)
     lines += _summary_section(record.get("summary") or [])
+    lines += _checklist_section(record.get("checklist"))
     lines += _approvals_section(record.get("approvals") or [])
     lines += _backup_section(record.get("backup"))
     lines += _migrations_section(record.get("migrations"))
@@ -200,6 +204,27 @@ def _summary_section(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+CHECK_BOX = {"pass": "[x]", "fail": "[ ] **FAILED**", "missing": "[ ] **NO EVIDENCE**", "skip": "[-] skipped",
+             "partial": "[~] partly", "n/a": "[-] n/a", "info": "[x]"}
+
+
+def _checklist_section(checklist: dict[str, Any] | None) -> list[str]:
+    """The go-live checklist item by item: how each item is handled and what this run's evidence says."""
+    if not checklist:
+        return []
+    counts = ", ".join(f"{c['count']} {c['status']}" for c in checklist.get("counts") or [])
+    lines = ["", f"## Checklist: {_cell(checklist.get('name'))}", ""]
+    if checklist.get("source"):
+        lines.append(f"Source: `{_cell(checklist['source'])}`. ")
+    lines += [f"{len(checklist['items'])} items: {counts}.", "",
+              "| | item | handled as | evidence | actual |", "|---|---|---|---|---|"]
+    for row in checklist["items"]:
+        text = f"{row['id']} {row.get('text') or ''}".strip()
+        lines.append(f"| {CHECK_BOX.get(row['status'], row['status'])} | {_cell(text)} | {_cell(row['how'])} | "
+                     f"{_cell(', '.join(row.get('evidence') or []))} | {_cell(row.get('actual'))} |")
+    return lines
+
+
 def _approvals_section(approvals: list[dict[str, Any]]) -> list[str]:
     if not approvals:
         return []
@@ -224,7 +249,7 @@ def _backup_section(bak: dict[str, Any] | None) -> list[str]:
         ("Format", _cell(bak.get("format"))),
         ("Dump time", facts.human_duration(bak.get("duration_s"))),
         ("Verified (pg_restore --list)", "Yes" if bak.get("verified") else "No"),
-        ("Test restore", f"{_cell(bak.get('test_restore') or 'not run')}: {_cell(bak.get('test_restore_actual'))}"),
+        ("Test restore", f"{_cell(bak.get('test_restore') or 'not run')} - {_cell(bak.get('test_restore_actual'))}"),
         ("Uploaded to", _cell(bak.get("uploaded_to"))),
     ])
 
@@ -238,7 +263,7 @@ def _migrations_section(mig: dict[str, Any] | None) -> list[str]:
         ("Driver", _cell(mig.get("driver"))),
         ("Schema fingerprint before", f"`{_cell(mig.get('fingerprint_before'))}`"),
         ("Schema fingerprint after", f"`{_cell(mig.get('fingerprint_after'))}`"),
-        ("Result", f"{_cell(mig.get('status'))}: {_cell(mig.get('actual'))}"),
+        ("Result", f"{_cell(mig.get('status'))} - {_cell(mig.get('actual'))}"),
     ])
 
 
