@@ -37,9 +37,11 @@ for part in "${parts[@]}"; do
       run ansible-lint $BIN/ansible-lint --offline
       run ruff $BIN/ruff check plugins tests scripts examples bench
       run mypy $BIN/mypy plugins/action plugins/callback plugins/filter plugins/plugin_utils plugins/module_utils \
-        scripts/referee.py scripts/role_docs.py
+        scripts/referee.py scripts/role_docs.py scripts/seed_coverage.py
       # The Ansible project's referees (scripts/referee.py says how each runs here, offline).
       run role-docs $BIN/python scripts/role_docs.py --check
+      # docs/seed-coverage.md: every seed checklist item mapped by an example, resolved to its code, current
+      run seed-coverage $BIN/python scripts/seed_coverage.py --check
       run changelog $BIN/python scripts/referee.py changelog
       run ansible-doc $BIN/python scripts/referee.py ansible-doc
       run galaxy-importer $BIN/python scripts/referee.py galaxy-importer

@@ -232,20 +232,17 @@ def _profile_rows(journal: Sequence[Item], prefixes: Sequence[str], listed: set[
     return out
 
 
-HOW_BY_KIND = {"check": "automated check", "threshold": "automated check", "action": "action",
-               "gate": "automated check", "org": "automated check"}
-
-
 def how(item: Mapping[str, Any]) -> str:
     """How an item is handled, from its evidence ids and its kind."""
     if item.get("out_of_scope") is not None:
         return "out of scope"
     evidence = item.get("evidence") or []
+    evidence = [evidence] if isinstance(evidence, str) else [str(e) for e in evidence]
     if evidence and all(".approval." in e for e in evidence):
         return "recorded gate"
     if evidence and all(".attest." in e or ".approval." in e for e in evidence):
         return "recorded attestation"
-    return HOW_BY_KIND.get(str(item.get("kind")), "automated check")
+    return "action" if item.get("kind") == "action" else "automated check"
 
 
 def rows(journal: Sequence[Item]) -> dict[str, Any] | None:
