@@ -242,6 +242,7 @@ def render(record: Mapping[str, Any]) -> str:
         _header(record, title),
         _verdict(record),
         _summary(as_list(record.get("summary"))),
+        _checklist(as_dict(record.get("checklist"))),
         _timeline(record),
         _gates(record),
         _rollback(record),
@@ -391,6 +392,30 @@ def _summary(rows: list[Any]) -> str:
     return ('<section id="summary"><h2>Deployment metrics summary</h2><table><thead><tr><th>Metric</th>'
             f'<th>Target</th><th>Actual</th><th class="status">Status</th></tr></thead><tbody>{body}</tbody>'
             "</table></section>")
+
+
+CHECKLIST_CLASS = {"pass": "pass", "fail": "fail", "missing": "fail", "partial": "skip", "skip": "skip", "n/a": "info"}
+
+
+def _checklist(checklist: Mapping[str, Any]) -> str:
+    """The go-live checklist item by item (record.json's checklist), when the run has one."""
+    rows = [r for r in as_list(checklist.get("items")) if isinstance(r, dict)]
+    if not rows:
+        return ""
+    counts = ", ".join(f"{esc(c.get('count'))} {esc(c.get('status'))}" for c in as_list(checklist.get("counts"))
+                       if isinstance(c, dict))
+    body = "".join(
+        f'<tr class="{status_class(CHECKLIST_CLASS.get(str(r.get("status")), "info"))}" data-item="{esc(r.get("id"))}" '
+        f'data-status="{esc(r.get("status"))}"><td class="status"><span class="badge '
+        f'{status_class(CHECKLIST_CLASS.get(str(r.get("status")), "info"))}">{esc(r.get("status"))}</span></td>'
+        f'<td><code class="small">{esc(r.get("id"))}</code> {shown(r.get("text"))}</td><td>{shown(r.get("how"))}</td>'
+        f'<td class="actual">{shown(r.get("actual"))}</td></tr>'
+        for r in rows)
+    source = f' <span class="small">{esc(checklist.get("source"))}</span>' if checklist.get("source") else ""
+    return (f'<section id="checklist"><h2>Checklist: {shown(checklist.get("name"))}{source}</h2>'
+            f'<p class="small">{len(rows)} items: {counts}.</p><table class="checklist"><colgroup>'
+            '<col class="c-status"><col><col class="c-host"><col></colgroup><thead><tr><th>Status</th><th>Item</th>'
+            f'<th>Handled as</th><th>Evidence</th></tr></thead><tbody>{body}</tbody></table></section>')
 
 
 def _rollback(record: Mapping[str, Any]) -> str:

@@ -131,7 +131,7 @@ def test_corrections_are_applied_and_listed(seeds: Path) -> None:
     assert "| s003-001 | check | record |" in text
     (path / "catalogue-corrections.yml").write_text(yaml.safe_dump([
         {"id": "s003-001", "field": "kind", "was": "gate", "now": "check", "why": "x"}]))
-    with pytest.raises(SystemExit, match="s003-001.kind is 'action' in the catalogue, not 'gate'"):
+    with pytest.raises(SystemExit, match=r"s003-001\.kind is 'action' in the catalogue, not 'gate'"):
         seed_coverage.build()
 
 

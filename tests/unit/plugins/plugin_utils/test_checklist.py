@@ -10,7 +10,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.liftoff.release.plugins.filter.checklist import checklist_details
-from ansible_collections.liftoff.release.plugins.plugin_utils import checklist, record
+from ansible_collections.liftoff.release.plugins.plugin_utils import checklist, record, record_html
 from ansible_collections.liftoff.release.plugins.plugin_utils.redact import redact
 from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import fold
 
@@ -154,3 +154,15 @@ def test_a_record_without_a_checklist_has_none() -> None:
     document = record.build(journal, fold(journal))
     assert document["checklist"] is None
     assert "## Checklist" not in record.markdown(document)
+
+
+def test_the_html_record_shows_the_checklist_item_by_item() -> None:
+    journal = _journal(_item("maintenance.flag", actual="<flag> off"), _verdict(60, "pass"))
+    page = record_html.render(record.build(journal, fold(journal)))
+    section = page.split('<section id="checklist">', 1)[1].split("</section>", 1)[0]
+    assert "Checklist: PFA go-live" in section and "7 items: 2 pass, 3 missing, 1 partial, 1 n/a." in section
+    assert '<tr class="s-pass" data-item="s003-001" data-status="pass">' in section
+    assert 'data-item="s003-003" data-status="missing"' in section
+    assert "maintenance.flag: &lt;flag&gt; off" in section  # escaped
+    no_list = [_item("run.start", "info", "r1", run_id="r1", environment="prod", version="v2")]
+    assert 'id="checklist"' not in record_html.render(record.build(no_list, fold(no_list)))
