@@ -49,10 +49,30 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
+def worker_environments(env: LocalEnv) -> list[dict[str, str]]:
+    """The environment of every process under the demo's pm2 (its daemon and the app's workers)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            raw = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        pairs = dict(p.split("=", 1) for p in raw.decode(errors="replace").split("\0") if "=" in p)
+        if pairs.get("PM2_HOME") == str(env.root / "pm2"):
+            found.append(pairs)
+    return found
+
+
 def test_first_deploy_v1(local_env: LocalEnv) -> None:
-    result = local_env.playbook("deploy.yml", version="v1")
+    # A controller-side secret (a CI token, a cloud key) must not reach the app through pm2.
+    planted = "controller-only-" + hashlib.sha256(str(local_env.root).encode()).hexdigest()[:16]
+    result = local_env.playbook("deploy.yml", version="v1", extra_env={"LIFTOFF_TEST_CI_TOKEN": planted})
     assert result.returncode == 0, output(result)[-3000:]
     assert served_version(local_env) == "v1"
+    environments = worker_environments(local_env)
+    assert len(environments) >= 3  # pm2's daemon and the two workers
+    assert all(planted not in e.values() and "LIFTOFF_TEST_CI_TOKEN" not in e for e in environments)
+    assert all(e.get("PORT") == str(local_env.app_port) for e in environments if "NODE_APP_INSTANCE" in e)
     assert applied_migrations(local_env) == ["001"]
     record = latest_record(local_env)
     assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
