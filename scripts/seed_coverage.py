@@ -245,14 +245,14 @@ def coverage(catalogue: dict[str, Any], examples: list[Example]) -> tuple[list[R
     errors: list[str] = []
     by_seed: dict[str, Example] = {}
     for candidate in examples:
-        ids = {str(i).split("-")[0] for i in candidate.items}
+        ids = {str(i).split("-", maxsplit=1)[0] for i in candidate.items}
         if len(ids) != 1:
             candidate.errors.append(f"{candidate.name}: liftoff_checklist.items must hold the ids of one seed "
                                     f"(found {sorted(ids) or 'none'})")
             continue
         by_seed[ids.pop()] = candidate
     for seed in catalogue["seeds"]:
-        prefix = seed["items"][0]["id"].split("-")[0]
+        prefix = seed["items"][0]["id"].split("-", maxsplit=1)[0]
         example: Example | None = by_seed.get(prefix)
         covered, gate_names = profile_coverage(example) if example else ({}, set())
         known = {i["id"] for i in seed["items"]}
@@ -312,10 +312,10 @@ def render(catalogue: dict[str, Any], rows: list[Row], corrections: list[dict[st
              "same checklist in its record (`record.md`, section Checklist).", "",
              "| seed | example | items | " + " | ".join(HOWS) + " | not mapped |",
              "|---|---|---|" + "---|" * (len(HOWS) + 1)]
-    examples_by_seed = {str(next(iter(e.items), "")).split("-")[0]: e.name for e in examples if e.items}
+    examples_by_seed = {str(next(iter(e.items), "")).split("-", maxsplit=1)[0]: e.name for e in examples if e.items}
     for seed in catalogue["seeds"]:
         mine = [r for r in rows if r.seed == seed["file"]]
-        prefix = seed["items"][0]["id"].split("-")[0]
+        prefix = seed["items"][0]["id"].split("-", maxsplit=1)[0]
         example = examples_by_seed.get(prefix)
         counts = [sum(1 for r in mine if r.how == how) for how in (*HOWS, "not mapped")]
         lines.append(f"| {seed['file']} | {f'[{example}](../examples/seeds/{example}/)' if example else '-'} | "

@@ -33,25 +33,38 @@ run() {
 for part in "${parts[@]}"; do
   case $part in
     lint)
-      run yamllint $BIN/yamllint -s .
-      run ansible-lint $BIN/ansible-lint --offline
-      run ruff $BIN/ruff check plugins tests scripts examples bench
-      run mypy $BIN/mypy plugins/action plugins/callback plugins/filter plugins/plugin_utils plugins/module_utils \
-        scripts/referee.py scripts/role_docs.py scripts/seed_coverage.py
+      # Two lanes at once (each referee is mostly one core; ansible-test sanity alone takes about as long
+      # as all the others): each lane's output is printed when both are done.
+      (
+        run yamllint $BIN/yamllint -s .
+        run ansible-lint $BIN/ansible-lint --offline
+        run ruff $BIN/ruff check plugins tests scripts examples bench
+        run mypy $BIN/mypy plugins/action plugins/callback plugins/filter plugins/plugin_utils plugins/module_utils \
+          scripts/referee.py scripts/role_docs.py scripts/seed_coverage.py
+        run role-docs $BIN/python scripts/role_docs.py --check
+        # docs/seed-coverage.md: every seed checklist item mapped by an example, resolved to its code, current
+        run seed-coverage $BIN/python scripts/seed_coverage.py --check
+        run changelog $BIN/python scripts/referee.py changelog
+        run ansible-doc $BIN/python scripts/referee.py ansible-doc
+      ) > "$TMP_BASE/lint-1.log" 2>&1 &
+      lane1=$!
       # The Ansible project's referees (scripts/referee.py says how each runs here, offline).
-      run role-docs $BIN/python scripts/role_docs.py --check
-      # docs/seed-coverage.md: every seed checklist item mapped by an example, resolved to its code, current
-      run seed-coverage $BIN/python scripts/seed_coverage.py --check
-      run changelog $BIN/python scripts/referee.py changelog
-      run ansible-doc $BIN/python scripts/referee.py ansible-doc
-      run galaxy-importer $BIN/python scripts/referee.py galaxy-importer
-      run sanity $BIN/python scripts/referee.py sanity
+      (
+        run galaxy-importer $BIN/python scripts/referee.py galaxy-importer
+        run sanity $BIN/python scripts/referee.py sanity
+      ) > "$TMP_BASE/lint-2.log" 2>&1 &
+      lane2=$!
+      wait $lane1 $lane2
+      for log in "$TMP_BASE/lint-1.log" "$TMP_BASE/lint-2.log"; do
+        cat "$log"
+        while read -r name; do failed+=("$name"); done < <(sed -n 's/^<== \(.*\) FAILED$/\1/p' "$log")
+      done
       ;;
     # ansible-test units: tests/unit on a copy of the checkout under ansible_collections/liftoff/release,
     # module_utils tests with only the module side of ansible importable, with pytest-xdist workers.
     unit) run unit $BIN/python scripts/referee.py units --workers "$UNIT_WORKERS" ;;
     integration)
-      run integration $BIN/pytest -q -p no:cacheprovider --basetemp="$TMP_BASE/integration" --durations=10 \
+      run integration $BIN/pytest -q -p no:cacheprovider --basetemp="$TMP_BASE/integration" --durations=40 \
         "${integration_xdist[@]}" tests/integration
       ;;
     molecule) run molecule $BIN/molecule test --all ;;

@@ -43,9 +43,9 @@ def _item(ident: str, status: str = "pass", actual: Any = "ok", **details: Any) 
             "details": details}
 
 
-def _journal(*items: dict[str, Any], listed: Any = CHECKLIST) -> list[dict[str, Any]]:
+def _journal(*items: dict[str, Any], listed: Any = None) -> list[dict[str, Any]]:
     start = _item("run.start", "info", "r1", run_id="r1", environment="prod", version="v2",
-                  checklist=checklist_details(listed, CATALOGUE))
+                  checklist=checklist_details(CHECKLIST if listed is None else listed, CATALOGUE))
     return [start, *items]
 
 
