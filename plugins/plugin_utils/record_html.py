@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.liftoff.release.plugins.plugin_utils.record_facts import threshold_text
 from ansible_collections.liftoff.release.plugins.plugin_utils.run_state import driving_reasons
 
 OUTCOME_TEXT = {"success": "SUCCESS", "failed": "FAILED", "rolled_back": "ROLLED BACK",
@@ -716,9 +717,8 @@ def _result_status(result: str) -> str:
 
 
 def _caption(metric: Mapping[str, Any], bounds: Mapping[str, float], count: int, breaches: int) -> str:
-    ordered = sorted(bounds.items(), key=lambda kv: kv[0] != "min")
-    text = " and ".join(f"{'>=' if b == 'min' else '<='} {number(v)}" for b, v in ordered)
-    parts = [f"threshold {text or 'none'}", f"{count} sample(s), {breaches} breaching"]
+    text = threshold_text({bound: number(value) for bound, value in bounds.items()}) if bounds else "none"
+    parts = [f"threshold {text}", f"{count} sample(s), {breaches} breaching"]
     if metric.get("severity"):
         parts.append(f"severity {metric.get('severity')}")
     if metric.get("dry_run"):
