@@ -440,6 +440,9 @@ def test_checklist_is_complete_but_for_the_window(seed002: dict[str, Any]) -> No
 
 
 def test_no_secret_in_the_records(seed002: dict[str, Any]) -> None:
+    """No planted secret in the output or the record, and nothing else masked in the record either."""
+    record_md = (seed002["records"] / "production" / "seed002-canary" / "record.md").read_text(encoding="utf-8")
+    assert "***" not in record_md, [line for line in record_md.splitlines() if "***" in line]
     for secret in (PLANTED_DB_PASSWORD, PLANTED_REDIS_PASSWORD, GRAFANA_TOKEN):
         assert secret not in seed002["output"]
         for path in seed002["records"].rglob("*"):
