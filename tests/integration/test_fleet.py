@@ -289,7 +289,7 @@ def test_host_failing_after_the_switch_is_put_back_at_once(fleet: Fleet) -> None
     failed = evidence(record, "rollout.host_failed")
     assert failed["host"] == "h2" and failed["details"]["step"] == "100"
     # Why, in words: the workers' state and the release's own error from their log.
-    assert "release v4 does not start: 0 of 2 worker(s)" in failed["actual"], failed["actual"]
+    assert "release v4 does not start: 0 of 2 process(es)" in failed["actual"], failed["actual"]
     assert "cannot start here: LIFTOFF_DEMO_FAULTY is set" in failed["actual"], failed["actual"]
     restored = evidence(record, "rollout.host_restored")
     assert restored["host"] == "h2" and restored["status"] == "pass" and restored["target"] == "v2 serving"
