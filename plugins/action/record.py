@@ -8,6 +8,7 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import run_dir, task_secrets
+from ansible_collections.liftoff.release.plugins.plugin_utils.record_facts import phase_limit_error
 from ansible_collections.liftoff.release.plugins.plugin_utils.record_files import write_record
 
 
@@ -22,6 +23,7 @@ class ActionModule(ActionBase):
             "max_duration_s": {"type": "float"},
             "max_migration_s": {"type": "float"},
             "min_smoke_success_pct": {"type": "float"},
+            "max_phase_s": {"type": "dict"},
         }},
     }
 
@@ -30,8 +32,11 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         _unused, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         directory = run_dir(task_vars, self._templar)
-        paths, state = write_record(directory, args["formats"], task_secrets(task_vars, self._templar),
-                                    {k: v for k, v in (args["targets"] or {}).items() if v is not None})
+        targets = {k: v for k, v in (args["targets"] or {}).items() if v is not None}
+        error = phase_limit_error(targets.get("max_phase_s"))
+        if error:
+            return {**result, "failed": True, "msg": f"targets.max_phase_s {error}"}
+        paths, state = write_record(directory, args["formats"], task_secrets(task_vars, self._templar), targets)
         result.update(changed=False, paths=paths, outcome=state.outcome, reason=state.reason,
                       failed_phase=state.failed_phase, verdict=state.verdict)
         return result

@@ -58,6 +58,12 @@ options:
       min_smoke_success_pct:
         description: Smoke test success rate must reach this percentage (seed 003 - 100).
         type: float
+      max_phase_s:
+        description:
+          - Time limits of phases, C({migrate: 300, rollout: 600}) - seed 003's time-boxed steps (Step 2 Database
+            Migration, 5 minutes). Each phase named gets a row "Phase <name> time" in the summary; a phase that did
+            not run is n/a there.
+        type: dict
 seealso:
   - module: liftoff.release.run
   - module: liftoff.release.evidence

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.liftoff.release.plugins.plugin_utils.record_facts import summary_id
+
 ITEM_ID = re.compile(r"^s\d{3}-\d{3}$")
 EVIDENCE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+$")
 STATUSES = ("pass", "fail", "missing", "partial", "skip", "n/a")
@@ -153,10 +155,22 @@ def _worst_status(found: Sequence[Item]) -> str:
     return "pass"
 
 
-def _evidence_row(item: Mapping[str, Any], journal: Sequence[Item]) -> dict[str, Any]:
+def _summary_items(summary: Sequence[Mapping[str, Any]]) -> dict[str, Item]:
+    """The Deployment Metrics Summary's rows as evidence: summary.<metric> -> {status, actual}.
+
+    A row the run did not measure (n/a) is no evidence, so an item naming it is missing."""
+    return {summary_id(str(row.get("metric"))): {"status": row.get("status"),
+                                                  "actual": f"{row.get('actual')} (target {row.get('target')})"}
+            for row in summary if isinstance(row, Mapping) and row.get("status") in ("pass", "fail")}
+
+
+def _evidence_row(item: Mapping[str, Any], journal: Sequence[Item],
+                  summary: Mapping[str, Item] | None = None) -> dict[str, Any]:
     statuses, seen = [], []
     for ident in item.get("evidence") or []:
         found = [i for i in journal if i.get("id") == ident]
+        if not found and str(ident).startswith("summary.") and summary and ident in summary:
+            found = [summary[ident]]
         if not found:
             statuses.append("missing")
             seen.append(f"{ident}: no evidence")
@@ -245,20 +259,24 @@ def how(item: Mapping[str, Any]) -> str:
     return "action" if item.get("kind") == "action" else "automated check"
 
 
-def rows(journal: Sequence[Item]) -> dict[str, Any] | None:
-    """The record's checklist: one row per item, from the checklist journaled with ``run.start``."""
+def rows(journal: Sequence[Item], summary: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any] | None:
+    """The record's checklist: one row per item, from the checklist journaled with ``run.start``.
+
+    An item's evidence is journal ids, or rows of the Deployment Metrics Summary (``summary``) as
+    ``summary.<metric>`` (record_facts.summary_id)."""
     start = next((i for i in journal if i.get("id") == "run.start"), None)
     details = ((start or {}).get("details") or {}).get("checklist")
     if not isinstance(details, Mapping) or not details.get("items"):
         return None
     texts = details.get("catalogue") or {}
+    summary_items = _summary_items(summary)
     out: list[dict[str, Any]] = []
     for item in details.get("items") or []:
         row = {"id": item.get("id"), "text": item.get("text"), "kind": item.get("kind"), "how": how(item)}
         if item.get("out_of_scope") is not None:
             row.update(status="n/a", evidence=[], actual=f"out of scope: {item['out_of_scope']}")
         else:
-            row.update(evidence=list(item.get("evidence") or []), **_evidence_row(item, journal))
+            row.update(evidence=list(item.get("evidence") or []), **_evidence_row(item, journal, summary_items))
         out.append(row)
     listed = {str(r["id"]) for r in out}
     for row in _profile_rows(journal, details.get("prefixes") or [], listed):

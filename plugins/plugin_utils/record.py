@@ -90,10 +90,11 @@ def build(items: list[dict[str, Any]], state: RunState, targets: dict[str, Any] 
         "cdn": facts.cdn(items),
         "smoke": facts.smoke(items),
         "approvals": facts.approvals(items),
-        "checklist": checklist_rows.rows(items),
         "evidence": items,
     }
     document["summary"] = facts.summary(document, targets)
+    # After the summary: a checklist item may name a summary row (summary.total_deployment_time).
+    document["checklist"] = checklist_rows.rows(items, document["summary"])
     return document
 
 

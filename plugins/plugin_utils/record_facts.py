@@ -18,6 +18,30 @@ DEFAULT_TARGETS: dict[str, float] = {"max_duration_s": 3600.0, "max_migration_s"
                                      "min_smoke_success_pct": 100.0}
 
 Item = Mapping[str, Any]
+# Phases a time limit (targets max_phase_s) may name.
+PHASES = ("preflight", "backup", "migrate", "rollout", "cdn", "smoke", "verify", "rollback")
+# The summary's fixed rows (the gate adds "Metric <name>" rows and phase limits "Phase <name> time").
+SUMMARY_METRICS = ("Total deployment time", "Database migration time", "Database backup", "Smoke test success rate",
+                   "Post-deploy metrics (gate)", "Gate verdict", "CDN invalidation", "Rollback required")
+
+
+def summary_id(metric: str) -> str:
+    """The evidence id of a summary row: 'Total deployment time' -> summary.total_deployment_time."""
+    return "summary." + "_".join("".join(c if c.isalnum() else " " for c in metric.lower()).split())
+
+
+def phase_limit_error(limits: Any) -> str | None:
+    """Why a max_phase_s value is not {phase: seconds > 0}; None when it is (or is not set)."""
+    if limits is None:
+        return None
+    if not isinstance(limits, Mapping):
+        return f"must be a mapping of phase to seconds, such as {{migrate: 300}}; got {limits!r}"
+    for phase, seconds in limits.items():
+        if phase not in PHASES:
+            return f"names {phase!r}, not a phase ({', '.join(PHASES)})"
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            return f"{phase} must be a number of seconds above 0; got {seconds!r}"
+    return None
 
 
 def _details(item: Item | None) -> Mapping[str, Any]:
@@ -156,7 +180,8 @@ def _row(metric: str, target: str, actual: str, ok: bool | None) -> dict[str, An
 
 def summary(record: Mapping[str, Any], targets: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """The seed 003 "Deployment Metrics Summary": one row per metric, 'n/a' where the run did not measure it."""
-    t = {**DEFAULT_TARGETS, **{k: float(v) for k, v in (targets or {}).items() if v is not None}}
+    t = {**DEFAULT_TARGETS, **{k: float(v) for k, v in (targets or {}).items()
+                               if v is not None and k != "max_phase_s"}}
     duration = record.get("duration_s")
     rows = [_row("Total deployment time", f"< {human_duration(t['max_duration_s'])}", human_duration(duration),
                  None if duration is None else duration < t["max_duration_s"])]
@@ -177,6 +202,7 @@ def summary(record: Mapping[str, Any], targets: Mapping[str, Any] | None = None)
     rows.append(_row("Smoke test success rate", f"{t['min_smoke_success_pct']:g}%",
                      f"{smk['success_pct']:g}% ({smk['succeeded']} of {smk['total']})" if smk else "not run",
                      (smk["success_pct"] >= t["min_smoke_success_pct"]) if smk else None))
+    rows += _phase_rows(record.get("phases") or [], (targets or {}).get("max_phase_s") or {})
     rows += _gate_rows(record.get("gate"))
     cd = record.get("cdn")
     if cd and cd.get("invalidation_id"):
@@ -185,6 +211,19 @@ def summary(record: Mapping[str, Any], targets: Mapping[str, Any] | None = None)
     rb = record.get("rollback") or {}
     required = bool(rb.get("performed")) or record.get("outcome") in ("rolled_back", "rollback_failed")
     rows.append(_row("Rollback required", "No", f"Yes: {record.get('reason')}" if required else "No", not required))
+    return rows
+
+
+def _phase_rows(phases: Sequence[Any], limits: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per time-limited phase: its duration against the limit (n/a when it did not run)."""
+    took = {p.get("name"): p for p in phases if isinstance(p, Mapping)}
+    rows = []
+    for name, limit in limits.items():
+        phase = took.get(name) or {}
+        duration = phase.get("duration_s") if phase.get("status") not in (None, "skip") else None
+        rows.append(_row(f"Phase {name} time", f"< {human_duration(float(limit))}",
+                         human_duration(duration) if duration is not None else "not run",
+                         None if duration is None else float(duration) < float(limit)))
     return rows
 
 

@@ -166,3 +166,28 @@ def test_the_html_record_shows_the_checklist_item_by_item() -> None:
     assert "maintenance.flag: &lt;flag&gt; off" in section  # escaped
     no_list = [_item("run.start", "info", "r1", run_id="r1", environment="prod", version="v2")]
     assert 'id="checklist"' not in record_html.render(record.build(no_list, fold(no_list)))
+
+
+def test_an_item_may_name_a_row_of_the_deployment_metrics_summary() -> None:
+    listed = {"name": "PFA", "items": {"s003-001": {"evidence": ["summary.total_deployment_time"]},
+                                       "s003-002": {"evidence": ["summary.phase_rollout_time"]},
+                                       "s003-005": {"evidence": ["summary.database_migration_time"]}}}
+    summary = [{"metric": "Total deployment time", "target": "< 1 h 00 min", "actual": "2 min", "status": "pass"},
+               {"metric": "Phase rollout time", "target": "< 10 min 00 s", "actual": "11 min", "status": "fail"},
+               {"metric": "Database migration time", "target": "< 5 min 00 s", "actual": "not run", "status": "n/a"}]
+    result = checklist.rows(_journal(listed=listed), summary)
+    assert result is not None
+    by_id = {r["id"]: r for r in result["items"]}
+    assert by_id["s003-001"]["status"] == "pass"
+    assert by_id["s003-001"]["actual"] == "summary.total_deployment_time: 2 min (target < 1 h 00 min)"
+    assert by_id["s003-002"]["status"] == "fail"
+    assert by_id["s003-005"]["status"] == "missing"  # not measured is no evidence
+    assert checklist.rows(_journal(listed=listed))["items"][0]["status"] == "missing"  # type: ignore[index]
+
+
+def test_summary_ids_are_the_row_names_in_snake_case() -> None:
+    from ansible_collections.liftoff.release.plugins.plugin_utils.record_facts import summary_id
+
+    assert summary_id("Total deployment time") == "summary.total_deployment_time"
+    assert summary_id("Post-deploy metrics (gate)") == "summary.post_deploy_metrics_gate"
+    assert summary_id("Metric error_ratio.critical") == "summary.metric_error_ratio_critical"

@@ -281,3 +281,31 @@ def test_a_journal_without_an_end_is_a_running_run() -> None:
     record = build(items, fold(items))
     assert record["outcome"] == "running"
     assert "**Outcome:** `INCOMPLETE`" in markdown(record)
+
+
+def test_phase_time_limits_add_rows_to_the_summary() -> None:
+    items = full_journal()
+    record = build(items, fold(items), targets={"max_phase_s": {"migrate": 60, "smoke": 0.05, "rollback": 5}})
+    rows = {r["metric"]: r for r in record["summary"]}
+    assert rows["Phase migrate time"] == {"metric": "Phase migrate time", "target": "< 1 min 00 s", "actual": "1.0 s",
+                                          "status": "pass"}
+    assert rows["Phase smoke time"] == {"metric": "Phase smoke time", "target": "< 50 ms", "actual": "200 ms",
+                                        "status": "fail"}
+    assert rows["Phase rollback time"] == {"metric": "Phase rollback time", "target": "< 5.0 s", "actual": "not run",
+                                           "status": "n/a"}
+
+
+@pytest.mark.parametrize(("limits", "message"), [
+    ([300], "must be a mapping of phase to seconds"),
+    ({"deploy": 300}, "names 'deploy', not a phase"),
+    ({"migrate": 0}, "migrate must be a number of seconds above 0; got 0"),
+    ({"migrate": "5m"}, "got '5m'"),
+])
+def test_bad_phase_limits_are_refused_naming_the_phase(limits: Any, message: str) -> None:
+    from ansible_collections.liftoff.release.plugins.filter.record import record_target_errors
+
+    errors = record_target_errors({"max_phase_s": limits})
+    assert len(errors) == 1 and errors[0].startswith("record_targets.max_phase_s ") and message in errors[0]
+    assert record_target_errors({"max_duration_s": -1}) == ["record_targets.max_duration_s must be a number at "
+                                                            "least 0; got -1"]
+    assert record_target_errors({"max_phase_s": {"migrate": 300}, "max_duration_s": 3600}) == []
