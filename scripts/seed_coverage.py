@@ -28,7 +28,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / ".collections"))  # the checkout as ansible_collections.liftoff.release (bootstrap)
 
-from ansible_collections.liftoff.release.plugins.plugin_utils import checklist  # noqa: E402
+from ansible_collections.liftoff.release.plugins.plugin_utils import checklist, record_facts  # noqa: E402
 
 SEEDS = REPO / "examples" / "seeds"
 CATALOGUE = SEEDS / "catalogue" / "seed-catalogue.yml"
@@ -183,12 +183,19 @@ def resolve(example: Example, ident: str, index: tuple[dict[str, str], Templates
     literal, templates = index
     if ident in literal:
         return literal[ident]
+    if ident.startswith("summary."):
+        return _summary_row(example, ident, gate_names)
+    phase, _dot, rest = ident.partition(".")
+    # A phase's own ids, in every phase: its result and its notifications (not a smoke check named "phase").
+    if rest == "phase":
+        return "roles/run/tasks/phase.yml"
+    if rest.startswith("notify.") and rest.count(".") == 1:
+        return "plugins/action/notify.py"
     where = next((w for pattern, _any, w, _n in templates if pattern.match(ident)), None) \
         or next((w for _one, pattern, w, _n in templates if pattern.match(ident)), None)
     if where is None:
         example.errors.append(f"{example.name}: evidence {ident} is written by no role task or plugin")
         return None
-    phase, _dot, rest = ident.partition(".")
     family, name = phase, rest
     if rest.split(".")[0] in ("approval", "attest"):
         family, _dot, name = rest.partition(".")
@@ -204,6 +211,18 @@ def resolve(example: Example, ident: str, index: tuple[dict[str, str], Templates
             example.errors.append(f"{example.name}: evidence {ident}: no {' / '.join(variables)} entry named {name}")
         return f"{where} ({variables[0] if len(variables) == 1 else 'smoke'}: {name})"
     return where
+
+
+def _summary_row(example: Example, ident: str, gate_names: set[str]) -> str | None:
+    """A row of the record's Deployment Metrics Summary (record_facts.summary) the example has."""
+    limits = (example.variables.get("record_targets") or {}).get("max_phase_s") or {}
+    rows = [*record_facts.SUMMARY_METRICS, *(f"Phase {p} time" for p in limits), *(f"Metric {m}" for m in gate_names)]
+    row = next((r for r in rows if record_facts.summary_id(r) == ident), None)
+    if row is None:
+        example.errors.append(f"{example.name}: evidence {ident}: no such row of the Deployment Metrics Summary "
+                              f"(record_targets.max_phase_s names {', '.join(limits) or 'no phase'})")
+        return None
+    return f"plugins/plugin_utils/record_facts.py (Deployment Metrics Summary: {row})"
 
 
 def profile_coverage(example: Example) -> tuple[dict[str, str], set[str]]:

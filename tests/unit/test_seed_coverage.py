@@ -67,8 +67,10 @@ def test_a_complete_mapping_resolves_every_evidence_id_to_its_code(seeds: Path) 
     items = _full_mapping()
     items[next(iter(items))] = {"evidence": ["preflight.active_syncs", "smoke.health", "verify.metric.latency",
                                              "verify.metric.error_ratio.medium", "preflight.approval.go_no_go",
-                                             "rollout.step_10.verdict", "verify.notify.end", "rollout.fleet"]}
-    _example(seeds, items)
+                                             "rollout.step_10.verdict", "verify.notify.end", "rollout.fleet",
+                                             "smoke.phase", "preflight.notify.phase", "summary.total_deployment_time",
+                                             "summary.phase_migrate_time", "summary.metric_latency"]}
+    _example(seeds, items, {"record_targets": {"max_phase_s": {"migrate": 300}}})
     text, errors = seed_coverage.build()
     assert errors == []
     first = next(line for line in text.splitlines() if line.startswith(f"| {next(iter(items))} |"))
@@ -78,7 +80,13 @@ def test_a_complete_mapping_resolves_every_evidence_id_to_its_code(seeds: Path) 
                   "`preflight.approval.go_no_go`: roles/approval/tasks/main.yml (approval_gates: go_no_go)",
                   "`rollout.step_10.verdict`: roles/gate/tasks/sample.yml",
                   "`verify.notify.end`: plugins/action/notify.py",
-                  "`rollout.fleet`: roles/"):
+                  "`rollout.fleet`: roles/",
+                  "`smoke.phase`: roles/run/tasks/phase.yml",
+                  "`preflight.notify.phase`: plugins/action/notify.py",
+                  "`summary.total_deployment_time`: plugins/plugin_utils/record_facts.py (Deployment Metrics Summary: "
+                  "Total deployment time)",
+                  "`summary.phase_migrate_time`: plugins/plugin_utils/record_facts.py (Deployment Metrics Summary: "
+                  "Phase migrate time)"):
         assert where in first
     assert "| s003-135 | threshold | verify | Error rate < 0.5% | threshold in a profile | " \
            "roles/gate/files/profiles/seed-003.yml: error_ratio.medium |" in text
@@ -97,6 +105,8 @@ def test_a_complete_mapping_resolves_every_evidence_id_to_its_code(seeds: Path) 
     ({"s003-001": {"evidence": ["bogus.thing"]}}, "evidence bogus.thing is written by no role task or plugin"),
     ({"s003-001": {"out_of_scope": "later"}}, "must say why no run can check the item"),
     ({"s003-999": {"evidence": ["run.start"]}}, "s003-999 is not an item of 003_"),
+    ({"s003-001": {"evidence": ["summary.phase_cdn_time"]}},
+     "summary.phase_cdn_time: no such row of the Deployment Metrics Summary (record_targets.max_phase_s names no phase)"),
 ])
 def test_mapping_errors_are_reported(seeds: Path, change: dict[str, Any], error: str) -> None:
     _example(seeds, {**_full_mapping(), **change})
