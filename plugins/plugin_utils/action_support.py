@@ -23,7 +23,10 @@ EVIDENCE_OPTION: dict[str, Any] = {"type": "dict", "options": {
 
 _SKIP_VARS = frozenset({"hostvars", "vars", "groups", "group_names", "ansible_facts", "omit", "environment",
                         "playbook_dir", "inventory_dir", "role_path", "ansible_play_hosts", "ansible_play_batch",
-                        "ansible_play_hosts_all", "play_hosts"})
+                        "ansible_play_hosts_all", "play_hosts",
+                        # approval name -> who approved: an approval named "token_rotation" must not make
+                        # the approver's name a secret, masked everywhere in the record
+                        "approval_given", "approval_attested"})
 
 
 def _holds_secret_name(value: Any, depth: int = 0) -> bool:

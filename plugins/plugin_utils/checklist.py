@@ -17,7 +17,7 @@
 is what the run journals in ``run.start``'s details (``checklist``) (with the items' texts from the
 catalogue), and :func:`rows` folds a journal into one row per item: the item, how it is
 handled, its status (pass, fail, skip, missing, n/a) and what was seen. Items a gate profile
-enforces come from the gate verdict's ``details.catalogue`` (metric name -> catalogue ids).
+enforces come from the gate verdict's ``details.catalogue`` ([{metric, items}]: the catalogue ids).
 """
 from __future__ import annotations
 
@@ -204,6 +204,13 @@ def _window_part(details: Mapping[str, Any]) -> tuple[list[str], tuple[str, str]
     return list(window["catalogue"]), (status, f"observed {seen:g} s of the profile's {wanted:g} s window")
 
 
+def _trace(value: Any) -> dict[str, Any]:
+    """The verdict's catalogue trace, metric name -> ids: a list of {metric, items} (a mapping before 1.0)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {str(e.get("metric")): e.get("items") for e in value or [] if isinstance(e, Mapping)}
+
+
 def _profile_rows(journal: Sequence[Item], prefixes: Sequence[str], listed: set[str]) -> list[dict[str, Any]]:
     """Items a gate profile enforced: the metric tiers of the last gate verdict before the rollback
     phase (verify, else a rollout step), the profile's window on it and its post_rollback window on
@@ -222,8 +229,7 @@ def _profile_rows(journal: Sequence[Item], prefixes: Sequence[str], listed: set[
     if verdicts:
         verdict = verdicts[-1]
         details = verdict.get("details") or {}
-        trace = details.get("catalogue")
-        trace = trace if isinstance(trace, Mapping) else {}
+        trace = _trace(details.get("catalogue"))
         metrics = {m.get("name"): m for m in details.get("metrics") or [] if isinstance(m, Mapping)}
         for name, ids in trace.items():
             metric = metrics.get(name) or {}

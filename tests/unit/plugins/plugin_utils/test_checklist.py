@@ -114,7 +114,8 @@ def _verdict(seconds: float, result: str) -> dict[str, Any]:
     return _item("verify.verdict", "pass" if result == "pass" else "fail", "PROCEED", seconds=seconds,
                  metrics=[{"name": "error_ratio.medium", "result": result, "reason": "max 0.001 <= 0.005"},
                           {"name": "latency_p95.medium", "result": "pass", "reason": "fine"}],
-                 catalogue={"error_ratio.medium": ["s003-005", "s004-001"], "latency_p95.medium": ["s003-002"]},
+                 catalogue=[{"metric": "error_ratio.medium", "items": ["s003-005", "s004-001"]},
+                            {"metric": "latency_p95.medium", "items": ["s003-002"]}],
                  window={"seconds": 3600, "catalogue": ["s003-006"]})
 
 
@@ -191,3 +192,14 @@ def test_summary_ids_are_the_row_names_in_snake_case() -> None:
     assert summary_id("Total deployment time") == "summary.total_deployment_time"
     assert summary_id("Post-deploy metrics (gate)") == "summary.post_deploy_metrics_gate"
     assert summary_id("Metric error_ratio.critical") == "summary.metric_error_ratio_critical"
+
+
+def test_a_metric_named_like_a_secret_keeps_its_catalogue_ids_through_the_redaction() -> None:
+    verdict = _item("verify.verdict", "pass", "PROCEED", seconds=10,
+                    metrics=[{"name": "token_cache_size.high", "result": "pass", "reason": "max 900 <= 1000"}],
+                    catalogue=[{"metric": "token_cache_size.high", "items": ["s003-005"]}])
+    result = checklist.rows(redact(_journal(verdict, listed={"name": "t", "items": {"s003-001": {
+        "evidence": ["maintenance.flag"]}}})))
+    assert result is not None
+    row = next(r for r in result["items"] if r["id"] == "s003-005")
+    assert row["status"] == "pass" and row["evidence"] == ["verify.metric.token_cache_size.high"]
