@@ -102,12 +102,13 @@ class LocalEnv:
         return env
 
     def playbook(self, playbook: str, *args: str, version: str | None = None, timeout: float = 1200,
-                 extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+                 extra_env: dict[str, str] | None = None,
+                 inventory: Path | None = None) -> subprocess.CompletedProcess[str]:
         # The timeout only catches a hung run: a deploy with a rollback takes 1-2 min on an idle
         # 2-core machine, but took over 10 min there with parallel workers beside other sessions.
         path = playbook if Path(playbook).is_absolute() else str(REPO / "playbooks" / playbook)
         cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), path,
-               "-i", str(REPO / "inventories" / "local")]
+               "-i", str(inventory or REPO / "inventories" / "local")]
         if version:
             cmd += ["-e", f"liftoff_version={version}"]
         cmd += list(args)

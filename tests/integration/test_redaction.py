@@ -113,7 +113,7 @@ def run_probe(env: LocalEnv, tmp: Path, version: str, *args: str,
               extra_env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
     playbook, inventory, extra = probe_files(tmp)
     environ = {"LIFTOFF_TEST_TOKEN": PLANTED["env_lookup"], "LIFTOFF_PROBE_PGPASSWORD": PLANTED["env_only"],
-               **(extra_env or {})}
+               "ANSIBLE_STDOUT_CALLBACK": "liftoff.release.redact", **(extra_env or {})}
     started = time.monotonic()
     result = env.playbook(str(playbook), "-i", str(inventory), "-e", f"@{extra}",
                           "-e", f"probe_api_token={PLANTED['extra_var']}", *args,
