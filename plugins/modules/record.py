@@ -60,7 +60,7 @@ options:
         type: float
       max_phase_s:
         description:
-          - Time limits of phases, C({migrate: 300, rollout: 600}) - seed 003's time-boxed steps (Step 2 Database
+          - Time limits of phases in seconds by phase name, such as C(migrate) 300 and C(rollout) 600 - seed 003's time-boxed steps (Step 2 Database
             Migration, 5 minutes). Each phase named gets a row "Phase <name> time" in the summary; a phase that did
             not run is n/a there.
         type: dict

@@ -159,9 +159,9 @@ def _summary_items(summary: Sequence[Mapping[str, Any]]) -> dict[str, Item]:
     """The Deployment Metrics Summary's rows as evidence: summary.<metric> -> {status, actual}.
 
     A row the run did not measure (n/a) is no evidence, so an item naming it is missing."""
-    return {summary_id(str(row.get("metric"))): {"status": row.get("status"),
-                                                  "actual": f"{row.get('actual')} (target {row.get('target')})"}
-            for row in summary if isinstance(row, Mapping) and row.get("status") in ("pass", "fail")}
+    return {summary_id(str(row.get("metric"))): {
+        "status": row.get("status"), "actual": f"{row.get('actual')} (target {row.get('target')})"}
+        for row in summary if isinstance(row, Mapping) and row.get("status") in ("pass", "fail")}
 
 
 def _evidence_row(item: Mapping[str, Any], journal: Sequence[Item],

@@ -156,9 +156,8 @@ def seed000(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         for phase in PHASES:
             hooks.clear()
             started = time.monotonic()
-            proc = ansible(REPO / "playbooks" / "deploy.yml", {**common, "liftoff_version": "v7.0.0",
-                                                                "vx11_component": phase, "run_id": f"seed000-{phase}"},
-                           env, work, phase)
+            values = {**common, "liftoff_version": "v7.0.0", "vx11_component": phase, "run_id": f"seed000-{phase}"}
+            proc = ansible(REPO / "playbooks" / "deploy.yml", values, env, work, phase)
             timings[phase] = time.monotonic() - started
             outputs.append(proc.stdout + proc.stderr)
             assert proc.returncode == 0, f"{phase}: " + proc.stdout[-8000:] + proc.stderr[-2000:]

@@ -179,7 +179,7 @@ def test_v1_is_production_before_phase_4(seed: Seed003) -> None:
     seed.sql("INSERT INTO pfa_write_queue (pfa_id, status) SELECT 'pfa-' || g, 'done' FROM generate_series(1, 40) g")
     seed.sql("INSERT INTO pfa_write_queue (pfa_id, status) SELECT 'pfa-p' || g, 'pending' FROM generate_series(1, 3) g")
     # An hour of production traffic, in short: the T-1 h error-rate check needs some in Prometheus.
-    for _ in range(30):
+    for _request in range(30):
         urllib.request.urlopen(f"http://127.0.0.1:{seed.env.app_port}/api/items", timeout=5).read()
     query = 'sum(rate(http_requests_total[1h]))'
     assert seed.env.prometheus is not None

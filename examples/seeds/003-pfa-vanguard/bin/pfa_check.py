@@ -171,6 +171,7 @@ def tables(dsn: str, *names: str) -> int:
     with psycopg.connect(dsn, password=os.environ.get("PGPASSWORD") or None, connect_timeout=5) as conn:
         found = {row[0] for row in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()}
+
     def exists(name: str) -> Callable[[], bool]:
         return lambda: name in found
 
