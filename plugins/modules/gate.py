@@ -229,6 +229,13 @@ options:
         description: Measure and report, never decide.
         type: bool
         default: false
+      after_rollback:
+        description:
+          - Whether the gate after a rollback (the gate role's C(rollback) entry point) samples this metric too.
+          - V(false) for a metric that judges the deploy's own window, such as errors counted over the release's
+            first hour (C(increase(...[1h]))), which still holds the failed release's errors after the rollback.
+        type: bool
+        default: true
       unit:
         description:
           - What the value is measured in (for example C(ratio), C(seconds), C(bytes), C(items)), written

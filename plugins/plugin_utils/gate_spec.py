@@ -66,7 +66,7 @@ _PROVIDER_FIELDS: dict[str, tuple[str, ...]] = {
 _COMMON_FIELDS = (
     "name", "unit", "provider", "min", "max", "between", "max_increase", "max_decrease",
     "severity", "grace", "failure_limit", "no_data", "inconclusive_limit",
-    "consecutive_error_limit", "dry_run", "interval", "count", "initial_delay", "judge",
+    "consecutive_error_limit", "dry_run", "interval", "count", "initial_delay", "judge", "after_rollback",
 )
 FIELDS = _COMMON_FIELDS + tuple(_PROVIDER_FIELDS)
 _JUDGE_FIELDS = ("direction", "confidence", "min_effect", "min_samples", "baseline")
@@ -120,6 +120,9 @@ class MetricSpec:
     inconclusive_limit: int = 1
     consecutive_error_limit: int = 4
     dry_run: bool = False
+    # False: the metric judges the deploy's own window (errors counted over the release's first hour),
+    # which the restored release cannot answer for; the gate after a rollback leaves it out.
+    after_rollback: bool = True
     provider: Provider = "scrape"
     query: str | None = None
     url: str | None = None
@@ -185,7 +188,7 @@ class MetricSpec:
             "failure_limit": self.failure_limit, "no_data": self.no_data,
             "inconclusive_limit": self.inconclusive_limit,
             "consecutive_error_limit": self.consecutive_error_limit, "dry_run": self.dry_run,
-            "interval": self.interval, "count": self.count, "initial_delay": self.initial_delay,
+            "after_rollback": self.after_rollback, "interval": self.interval, "count": self.count, "initial_delay": self.initial_delay,
             "judge": self.judge.to_dict() if self.judge else None,
         }
         if self.provider == "scrape":
@@ -297,8 +300,8 @@ def _text(raw: Mapping[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def _bool(raw: Mapping[str, Any], key: str, where: str) -> bool:
-    value = raw.get(key, False)
+def _bool(raw: Mapping[str, Any], key: str, where: str, default: bool = False) -> bool:
+    value = raw.get(key, default)
     if not isinstance(value, bool):
         raise GateSpecError(f"{where}.{key} must be true or false, got {value!r}")
     return value
@@ -549,6 +552,7 @@ def parse_metric_spec(raw: Mapping[str, Any], index: int,
         inconclusive_limit=_count(spec, "inconclusive_limit", where, 1),
         consecutive_error_limit=_count(spec, "consecutive_error_limit", where, 4),
         dry_run=_bool(spec, "dry_run", where),
+        after_rollback=_bool(spec, "after_rollback", where, default=True),
         interval=_positive(spec, "interval", where),
         count=None if spec.get("count") is None else _count(spec, "count", where, 1, minimum=1),
         initial_delay=_positive(spec, "initial_delay", where, zero_ok=True) or 0.0,

@@ -37,8 +37,10 @@ def samples(s: MetricSpec, values: list[float | None]) -> list[Sample]:
 def test_parse_defaults() -> None:
     s = parse_metric_spec({"name": "e", "kind": "error_ratio", "max": "0.05"}, 0)
     assert s == MetricSpec(name="e", kind="error_ratio", max=0.05)
-    assert (s.severity, s.failure_limit, s.no_data, s.inconclusive_limit, s.dry_run) == (
-        "critical", 0, "inconclusive", 1, False)
+    assert (s.severity, s.failure_limit, s.no_data, s.inconclusive_limit, s.dry_run, s.after_rollback) == (
+        "critical", 0, "inconclusive", 1, False, True)
+    assert parse_metric_spec({"name": "e", "kind": "error_ratio", "max": 1, "after_rollback": False},
+                             0).after_rollback is False
     assert s.source_series == "http_requests_total"
 
 
@@ -75,6 +77,8 @@ def test_parse_full_latency() -> None:
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "consecutive_error_limit": -3}, r"gate_metrics\[2\]\.consecutive_error_limit must be a whole number"),
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "no_data": "skip"}, r"gate_metrics\[2\]\.no_data must be one of fail, inconclusive, ignore"),
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "dry_run": "yes"}, r"gate_metrics\[2\]\.dry_run must be true or false"),
+    ({"name": "x", "kind": "error_ratio", "max": 0.1, "after_rollback": 0},
+     r"gate_metrics\[2\]\.after_rollback must be true or false"),
     ({"name": "x", "kind": "error_ratio", "max": 0.1, "threshold": 1},
      r"gate_metrics\[2\]\.threshold is not a known field; expected only: name, unit, provider, min, max"),
 ])
