@@ -525,13 +525,11 @@ def test_v3_slower_by_more_than_half_is_rolled_back(world: World) -> None:
     # v2 is back, healthy, behind the load balancer.
     assert world.served_version() == "v2"
     assert world.running()["Config"]["Image"] == "halcytone:v2"
-    rows = {r["id"]: r for r in checklist_shortfalls_rows(record)}
-    assert rows["s004-230"]["status"] == "fail"
-    assert all(rows[i]["status"] == "pass" for i in ROLLBACK_ITEMS), {i: rows[i] for i in ROLLBACK_ITEMS}
+    assert evidence(record, "rollback.gate.verdict")["actual"] == "PROCEED"  # the restored v2 is healthy
+    # The trigger fails its item; the rollback plan's items, missing from v2's record, pass here.
+    shortfalls = checklist_shortfalls(record)
+    assert shortfalls["s004-230"].startswith("fail: performance_vs_baseline.critical"), shortfalls["s004-230"]
+    assert not ROLLBACK_ITEMS & set(shortfalls), {i: shortfalls[i] for i in ROLLBACK_ITEMS & set(shortfalls)}
     assert ":rewind:" in [b["text"].split(" ", 1)[0] for b in world.hooks.bodies("/slack/")]
     world.assert_no_secret(result)
 
-
-def checklist_shortfalls_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
-    checklist_shortfalls(record)  # the record has its checklist
-    return list(record["checklist"]["items"])
