@@ -54,7 +54,7 @@ MODULE_SECONDS = {
     "test_seed_001.py": 300,
     "test_seed_002.py": 200,
     "test_seed_003.py": 420,
-    "test_seed_004.py": 400,
+    "test_seed_004.py": 900,
 }
 DEFAULT_SECONDS = 240
 
