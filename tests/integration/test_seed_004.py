@@ -493,8 +493,9 @@ def test_v2_every_item_the_run_can_prove_passes(world: World) -> None:
     assert evidence(record, "preflight.env_debug_off")["details"]["values"] == {"DEBUG": "false"}
     verdict = evidence(record, "verify.verdict")
     assert verdict["details"]["verdict"] == "PROCEED", verdict["actual"]
-    assert set(verdict["details"]["catalogue"]) == {"latency_p95.medium", "performance_vs_baseline.critical",
-                                                   "error_ratio.medium", "cpu_ratio.medium", "memory_ratio.medium"}
+    traced = {entry["metric"] for entry in verdict["details"]["catalogue"]}
+    assert traced == {"latency_p95.medium", "performance_vs_baseline.critical", "error_ratio.medium",
+                      "cpu_ratio.medium", "memory_ratio.medium"}
     signed = evidence(record, "verify.approval.deployment_manager")
     assert signed["status"] == "pass" and signed["details"]["by"] == "dana.okafor"
     assert evidence(record, "smoke.external_services")["status"] == "pass"

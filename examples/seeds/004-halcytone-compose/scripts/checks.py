@@ -53,8 +53,8 @@ def env_template(args: argparse.Namespace) -> int:
 def bucket_policy(args: argparse.Namespace) -> int:
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=args.endpoint or None, region_name=os.environ.get("AWS_DEFAULT_REGION",
-                                                                                          "us-east-1"))
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = boto3.client("s3", endpoint_url=args.endpoint or None, region_name=region)
     try:
         policy = json.loads(s3.get_bucket_policy(Bucket=args.bucket)["Policy"])
     except Exception as exc:  # no policy, no bucket, no store: all a failed check

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Shared by app.sh and the CGI endpoints: answers, log lines, Redis commands.
 # log MESSAGE [LEVEL]: one line on stderr (the container's log), level INFO unless given.
 log() { printf '%s %s\n' "${2:-INFO}" "$1" >&2; }
