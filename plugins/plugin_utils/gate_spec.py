@@ -188,7 +188,8 @@ class MetricSpec:
             "failure_limit": self.failure_limit, "no_data": self.no_data,
             "inconclusive_limit": self.inconclusive_limit,
             "consecutive_error_limit": self.consecutive_error_limit, "dry_run": self.dry_run,
-            "after_rollback": self.after_rollback, "interval": self.interval, "count": self.count, "initial_delay": self.initial_delay,
+            "after_rollback": self.after_rollback, "interval": self.interval, "count": self.count,
+            "initial_delay": self.initial_delay,
             "judge": self.judge.to_dict() if self.judge else None,
         }
         if self.provider == "scrape":

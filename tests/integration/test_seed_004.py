@@ -533,4 +533,3 @@ def test_v3_slower_by_more_than_half_is_rolled_back(world: World) -> None:
     assert not ROLLBACK_ITEMS & set(shortfalls), {i: shortfalls[i] for i in ROLLBACK_ITEMS & set(shortfalls)}
     assert ":rewind:" in [b["text"].split(" ", 1)[0] for b in world.hooks.bodies("/slack/")]
     world.assert_no_secret(result)
-
