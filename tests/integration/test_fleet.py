@@ -4,7 +4,8 @@ Three hosts, each its own network namespace with sshd; ansible-playbook reaches 
 SSH as root. Each runs the demo app under its own pm2 daemon; the database is a throwaway
 PostgreSQL cluster reached through its unix socket (namespaces share the filesystem). The whole
 deploy pipeline runs with `rollout_steps: [10, 50, 100]`: batches [h1], [h2], [h3], the gate
-after the first two.
+after the first two. The fleet (hosts, database, inventory) is tests/support/fleet.py's, which
+bench/fleet.py also uses.
 
 - v1, then v2 through the canary: every batch passes its gate, all hosts serve v2.
 - v3 carries a fault that shows only where LIFTOFF_DEMO_FAULTY is set (h2): the first batch
@@ -18,15 +19,11 @@ after the first two.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import evidence, evidence_all
@@ -37,123 +34,16 @@ sys.path.insert(0, str(REPO))
 
 from build_release import build_release
 
-from tests.support.netns import SshFleet
-from tests.support.pg import PgCluster
+from tests.support.fleet import Fleet
 
-APP_PORT = 3000  # inside each host's own namespace: nothing else listens there
-METRICS_PORT = 9100
 TIMINGS: dict[str, float] = {}
-
-
-@dataclass
-class Fleet:
-    root: Path
-    ssh: SshFleet
-    pg: PgCluster
-    inventory: Path
-
-    def playbook(self, playbook: str, *args: str, version: str | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(REPO / "playbooks" / playbook),
-               "-i", str(self.inventory)]
-        if version:
-            cmd += ["-e", f"liftoff_version={version}"]
-        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-        return subprocess.run([*cmd, *args], cwd=REPO, env=env, text=True, capture_output=True, timeout=900,
-                              check=False)
-
-    def served(self) -> dict[str, str | None]:
-        out: dict[str, str | None] = {}
-        for host in self.ssh.hosts:
-            try:
-                with urllib.request.urlopen(f"http://{host.address}:{APP_PORT}/version", timeout=5) as reply:
-                    out[host.name] = str(json.load(reply)["version"])
-            except OSError:
-                out[host.name] = None
-        return out
-
-    def history(self, host: str) -> dict[str, Any]:
-        return json.loads((self.root / "hosts" / host / "app" / "releases.json").read_text(encoding="utf-8"))
-
-    def latest_record(self) -> dict[str, Any]:
-        runs = sorted(p for p in (self.root / "records" / "fleet").glob("*") if p.is_dir())
-        return json.loads((runs[-1] / "record.json").read_text(encoding="utf-8"))
-
-
-def _inventory(root: Path, ssh: SshFleet, pg: PgCluster) -> Path:
-    python = str(REPO / ".venv" / "bin" / "python")
-    hosts: dict[str, Any] = {}
-    for host in ssh.hosts:
-        base = root / "hosts" / host.name
-        url = f"http://{host.address}:{APP_PORT}"
-        hosts[host.name] = {
-            **host.inventory(ssh.key, ssh.known_hosts, python),
-            "liftoff_app_url": url,
-            "pm2_base_dir": str(base / "app"),
-            "pm2_home": str(base / "pm2"),
-            "pm2_env": {"HOST": host.address, "PORT": str(APP_PORT), "METRICS_PORT_BASE": str(METRICS_PORT),
-                        **({"LIFTOFF_DEMO_FAULTY": "1"} if host.name == "h2" else {})},
-            "rollout_host_url": url,
-            "rollout_host_metrics": [f"http://{host.address}:{METRICS_PORT + i}/metrics" for i in range(2)],
-        }
-    group = {
-        "liftoff_environment": "fleet",
-        "liftoff_record_dir": str(root / "records"),
-        "liftoff_strategy": "pm2",
-        "liftoff_release_src": str(root / "artifacts") + "/{{ liftoff_version }}",
-        "liftoff_db_host": str(pg.data_dir),  # the unix socket directory: every namespace sees it
-        "liftoff_db_port": pg.port,
-        "liftoff_db_name": "demo",
-        "liftoff_db_user": "postgres",
-        "preflight_health_url": "{{ liftoff_app_url }}/health",
-        "backup_dir": str(root / "backups"),
-        "migrate_stage_dir": str(root / "stage"),
-        "pm2_app_name": "liftoff-fleet",
-        "pm2_bin": str(REPO / ".tools" / "node_modules" / ".bin" / "pm2"),
-        "pm2_instances": 2,
-        "pm2_health_url": "{{ liftoff_app_url }}/version",
-        "rollout_steps": [10, 50, 100],
-        "smoke_checks": [
-            {"name": "version", "url": "{{ liftoff_app_url }}/version", "json": {"version": "{{ liftoff_version }}"}},
-        ],
-        "gate_targets": "{{ groups['liftoff_app'] | map('extract', hostvars, 'rollout_host_metrics') | flatten }}",
-        "gate_interval": 1,
-        "gate_count": 4,
-        "gate_step_count": 3,
-        "gate_load": {
-            "url": "{{ hostvars[groups['liftoff_app'][0]].rollout_host_url }}",
-            "paths": "{{ groups['liftoff_app'] | map('extract', hostvars, 'rollout_host_url')"
-                     " | product(['/api/items']) | map('join') | list }}",
-            "rate": 40,
-        },
-        "gate_metrics": [{"name": "error_ratio", "kind": "error_ratio", "max": 0.05, "severity": "critical"}],
-        "rollback_health_url": "{{ liftoff_app_url }}/health",
-    }
-    inv = root / "inventory"
-    (inv / "group_vars").mkdir(parents=True, exist_ok=True)
-    (inv / "hosts.yml").write_text(json.dumps({"liftoff_app": {"hosts": hosts}}, indent=2), encoding="utf-8")
-    (inv / "group_vars" / "liftoff_app.yml").write_text(json.dumps(group, indent=2), encoding="utf-8")
-    return inv
-
-
-def _stop_pm2(fleet: Fleet) -> None:
-    for host in fleet.ssh.hosts:
-        home = fleet.root / "hosts" / host.name / "pm2"
-        if (home / "pm2.pid").exists():
-            fleet.ssh.ssh(host, f"PM2_HOME={home} {REPO / '.tools' / 'node_modules' / '.bin' / 'pm2'} kill")
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     root = tmp_path_factory.mktemp("fleet").resolve()
-    pg = PgCluster.start(root / "pg")
-    ssh: SshFleet | None = None
-    env: Fleet | None = None
+    env = Fleet.start(root, 3, faulty=("h2",))
     try:
-        pg.create_db("demo")
-        ssh = SshFleet.start(root, 3)
-        for version in ("v1", "v2"):
-            build_release(version, root / "artifacts" / version)
         # v3's fault shows only on hosts that set LIFTOFF_DEMO_FAULTY (h2): the canary's second batch.
         v3 = build_release("v3", root / "artifacts" / "v3")
         release = json.loads((v3 / "release.json").read_text(encoding="utf-8"))
@@ -168,14 +58,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         (v4 / "release.json").write_text(json.dumps({**json.loads((v4 / "release.json").read_text()),
                                                      "version": "v4", "crash_env": "LIFTOFF_DEMO_FAULTY"}),
                                          encoding="utf-8")
-        env = Fleet(root=root, ssh=ssh, pg=pg, inventory=_inventory(root, ssh, pg))
         yield env
     finally:
-        if env is not None:
-            _stop_pm2(env)
-        if ssh is not None:
-            ssh.stop()
-        pg.stop()
+        env.stop()
 
 
 def _out(result: subprocess.CompletedProcess[str]) -> str:
@@ -277,7 +162,7 @@ def test_host_failing_after_the_switch_is_put_back_at_once(fleet: Fleet) -> None
     before = fleet.served()
     assert before == {"h1": "v2b", "h2": "v2", "h3": "v2b"}
     result = fleet.playbook("deploy.yml", "-e", '{"rollout_steps": [100], "rollout_max_fail_percentage": 50, '
-                            '"pm2_health_retries": 8}', version="v4")
+                            '"pm2_health_retries": 16}', version="v4")
     assert result.returncode == 0, _out(result)
     # h2 switched to v4, which crashed there, and is back on v2 now; the others serve v4.
     assert fleet.served() == {"h1": "v4", "h2": "v2", "h3": "v4"}
@@ -299,3 +184,22 @@ def test_host_failing_after_the_switch_is_put_back_at_once(fleet: Fleet) -> None
     assert evidence(record, "rollback.phase")["status"] == "skip"
     split = evidence(record, "rollout.fleet")
     assert split["details"]["hosts"] == {"h1": "v4", "h2": "v2", "h3": "v4"} and split["details"]["split"] is True
+
+
+def test_a_batch_whose_first_host_already_runs_the_release_still_reaches_the_others(fleet: Fleet) -> None:
+    # h1, the batch's first host (where run_once tasks run), is put back on v2 by hand; h3 is still on v4.
+    # Deploying v2 must still pack the release for h3: run_once must not decide on h1's "nothing to do".
+    assert fleet.served() == {"h1": "v4", "h2": "v2", "h3": "v4"}
+    switch = fleet.playbook(str(REPO / "tests" / "integration" / "playbooks" / "pm2_switch.yml"), "--limit", "h1",
+                            "-e", "pm2_rollback_to=v2", version="v2")
+    assert switch.returncode == 0, _out(switch)
+    assert fleet.served() == {"h1": "v2", "h2": "v2", "h3": "v4"}
+    h1_last = fleet.history("h1")["history"][-1]
+    result = fleet.playbook("deploy.yml", "-e", '{"rollout_steps": [100]}', version="v2")
+    assert result.returncode == 0, _out(result)
+    assert fleet.served() == {"h1": "v2", "h2": "v2", "h3": "v2"}
+    assert fleet.history("h3")["current"] == "v2" and fleet.history("h3")["previous"] == "v4"
+    assert fleet.history("h1")["history"][-1] == h1_last  # h1 was left alone: no new history entry
+    record = fleet.latest_record()
+    assert record["outcome"] == "success", (record["failed_phase"], record["reason"])
+    assert [i["host"] for i in record["evidence"] if i["id"] == "rollout.change"] == ["h3"]
