@@ -16,6 +16,26 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+# The options of liftoff.release.sql_migrate: the module and its action plugin validate with it.
+SQL_MIGRATE_ARGUMENT_SPEC: dict[str, Any] = {
+    "login_host": {"type": "str", "default": ""},
+    "login_port": {"type": "int", "default": 5432},
+    "login_user": {"type": "str", "default": "postgres"},
+    "login_password": {"type": "str", "default": "", "no_log": True},
+    "db": {"type": "str", "required": True},
+    "path": {"type": "path"},
+    "src": {"type": "path"},  # the action plugin turns it into path
+    "table": {"type": "str", "default": "liftoff_schema_migrations"},
+    "lock_timeout": {"type": "str", "default": "5s"},
+    "statement_timeout": {"type": "str", "default": "60s"},
+    "advisory_lock_id": {"type": "int", "default": 7262100401},
+    "lock_wait": {"type": "int", "default": 30},
+    "run_id": {"type": "str"},
+    "target": {"type": "str"},
+    "allow_destructive": {"type": "list", "elements": "str", "default": []},
+}
 
 FILENAME_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_\-]*)\.sql$")
 

@@ -73,11 +73,17 @@ options:
     required: true
   path:
     description:
-      - Directory on the target host holding the migration files.
+      - Directory on the target host holding the migration files. Give O(path) or O(src).
       - Files named C(*.sql) must be called C(NNN_name.sql) (NNN digits, ordered
         numerically); other files are ignored. Two files with the same version are refused.
     type: path
-    required: true
+  src:
+    description:
+      - Directory on the B(controller) holding the migration files. Give O(path) or O(src).
+      - The action plugin of the same name copies its C(*.sql) files into the task's temporary
+        directory on the host (removed afterwards) and runs the module on that copy - no staging
+        directory, and no copy module run per file.
+    type: path
   table:
     description:
       - Tracking table, optionally schema-qualified (C(schema.table)). Created when missing
@@ -304,6 +310,7 @@ from ansible_collections.liftoff.release.plugins.module_utils._migrate_pg import
 )
 from ansible_collections.liftoff.release.plugins.module_utils._migrate_watch import ControllerWatch
 from ansible_collections.liftoff.release.plugins.module_utils._migrations import (
+    SQL_MIGRATE_ARGUMENT_SPEC,
     AppliedMigration,
     Migration,
     MigrationError,
@@ -326,22 +333,7 @@ else:
 TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 APPROVAL_HINT = "the allow_destructive option (migrate role: migrate_destructive_approval.versions)"
 
-ARGUMENT_SPEC: dict[str, Any] = {
-    "login_host": {"type": "str", "default": ""},
-    "login_port": {"type": "int", "default": 5432},
-    "login_user": {"type": "str", "default": "postgres"},
-    "login_password": {"type": "str", "default": "", "no_log": True},
-    "db": {"type": "str", "required": True},
-    "path": {"type": "path", "required": True},
-    "table": {"type": "str", "default": "liftoff_schema_migrations"},
-    "lock_timeout": {"type": "str", "default": "5s"},
-    "statement_timeout": {"type": "str", "default": "60s"},
-    "advisory_lock_id": {"type": "int", "default": 7262100401},
-    "lock_wait": {"type": "int", "default": 30},
-    "run_id": {"type": "str"},
-    "target": {"type": "str"},
-    "allow_destructive": {"type": "list", "elements": "str", "default": []},
-}
+ARGUMENT_SPEC = SQL_MIGRATE_ARGUMENT_SPEC
 
 
 class TrackingTable:
@@ -557,7 +549,11 @@ def controller_lost(conn: Any) -> None:
 
 def main() -> None:
     started = time.monotonic()
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                           required_one_of=[["path", "src"]], mutually_exclusive=[["path", "src"]])
+    if module.params["src"] is not None:
+        module.fail_json(msg="src is a directory on the controller, copied by the action plugin "
+                             "liftoff.release.sql_migrate: run the module through it, or give path")
     if psycopg is None:
         module.fail_json(
             msg=missing_required_lib("psycopg (psycopg 3, pip install 'psycopg[binary]')"),

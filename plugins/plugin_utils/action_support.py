@@ -4,7 +4,7 @@
 """What the collection's action plugins share: the run directory and the secrets to mask."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +77,17 @@ def record(task_vars: Mapping[str, Any], templar: Any, item: Evidence,
     """
     found = task_secrets(task_vars, templar) if secrets is None else secrets
     return EvidenceJournal(run_dir(task_vars, templar)).append(item, found)
+
+
+def copy_into_task_tmp(action: Any, files: Sequence[tuple[str, str]]) -> list[str]:
+    """Copy controller files, as (local path, name), into the task's temporary directory on the host.
+
+    The action plugin must set TRANSFERS_FILES (so the directory exists) and remove the directory with
+    ``_remove_tmp_path`` when its module has run. Returns the remote paths, in the order given.
+    """
+    shell = action._connection._shell
+    remote = [shell.join_path(shell.tmpdir, name) for _local, name in files]
+    for (local, _name), target in zip(files, remote, strict=True):
+        action._transfer_file(local, target)
+    action._fixup_perms2([shell.tmpdir, *remote])
+    return remote

@@ -65,7 +65,6 @@ def run_role(cluster: PgCluster, db: str, tmp: Path, *args: str, **role_vars: An
         "migrate_test_record_dir": str(records), "migrate_test_run_id": run_id,
         "liftoff_db_host": cluster.host, "liftoff_db_port": cluster.port, "liftoff_db_name": db,
         "liftoff_db_user": USER, "liftoff_db_password": SECRET, "liftoff_release_src": str(tmp),
-        "migrate_stage_dir": str(tmp / "stage"),
         "ansible_python_interpreter": PYTHON, "ansible_connection": "local",
         **role_vars,
     }

@@ -52,19 +52,23 @@ def write_migrations(directory: Path, files: dict[str, str]) -> Path:
 
 
 def run_module(
-    cluster: PgCluster, db: str, path: Path, *, check: bool = False, **extra: Any
+    cluster: PgCluster, db: str, path: Path, *, check: bool = False, use_src: bool = False,
+    remote_tmp: Path | None = None, **extra: Any
 ) -> tuple[int, dict[str, Any], str]:
-    """Run the module ad hoc; return (exit code, the host's result, raw output)."""
+    """Run the module ad hoc (``use_src``: the files through the action plugin's src); return
+    (exit code, the host's result, raw output)."""
     args: dict[str, Any] = {
         "login_host": cluster.host,
         "login_port": cluster.port,
         "login_user": cluster.user,
         "db": db,
-        "path": str(path),
+        "src" if use_src else "path": str(path),
         **extra,
     }
     cmd = [ANSIBLE, "localhost", "-m", "liftoff.release.sql_migrate", "-a", json.dumps(args),
            "-e", f"ansible_python_interpreter={PYTHON}", "-e", "ansible_connection=local"]
+    if remote_tmp is not None:
+        cmd += ["-e", f"ansible_remote_tmp={remote_tmp}"]
     if check:
         cmd.append("--check")
     env = {
@@ -81,6 +85,24 @@ def run_module(
     except (ValueError, KeyError, IndexError) as exc:
         raise AssertionError(f"no JSON result ({exc}); rc={proc.returncode}\n{out}\n{proc.stderr}") from exc
     return proc.returncode, result, out + proc.stderr
+
+
+def test_src_on_the_controller_is_copied_by_the_action_and_left_nowhere(
+        pg_cluster: PgCluster, fresh_db: str, tmp_path: Path) -> None:
+    # The action plugin copies src's *.sql into the task's own temporary directory on the host; the
+    # module applies that copy, and the directory is gone afterwards (no staging dir to clean up).
+    src = write_migrations(tmp_path / "m", {**BASE, "README.md": "not a migration"})
+    remote_tmp = tmp_path / "remote-tmp"
+    rc, res, out = run_module(pg_cluster, fresh_db, src, use_src=True, remote_tmp=remote_tmp, run_id="run-src")
+    assert rc == 0, out
+    assert [a["version"] for a in res["applied"]] == ["001", "002", "003"]
+    assert tracked(pg_cluster, fresh_db) == ["001:create_users", "002:create_orders", "003:add_users_name"]
+    assert remote_tmp.is_dir() and list(remote_tmp.iterdir()) == []
+    # Both src and path: refused before anything is read or applied.
+    rc, res, out = run_module(pg_cluster, fresh_db, src, src=str(src))
+    assert rc != 0 and "give src (on the controller) or path (on the host), not both" in res["msg"], out
+    rc, res, out = run_module(pg_cluster, fresh_db, tmp_path / "none", use_src=True)
+    assert rc != 0 and "src: not a directory on the controller" in res["msg"], out
 
 
 def tables(cluster: PgCluster, db: str) -> set[str]:
