@@ -23,3 +23,19 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if config.option.basetemp is None and "ansible_pytest_collections" in os.environ.get("PYTEST_PLUGINS", ""):
         config.option.basetemp = str(ROOT / "tests" / "output" / ".tmp" / "pytest")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the throwaway redis-servers a test process could not stop itself.
+
+    ``ansible-test units`` runs each test in a forked child that exits without tearing down the
+    module's fixtures, so a redis-server started there (tests/support/redis.py) would outlive the
+    run. Every one works in a directory under this session's base temp dir: stop those."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    if str(ROOT) not in sys.path:  # tests.support, as the test modules import it
+        sys.path.insert(0, str(ROOT))
+    from tests.support.redis import stop_strays
+
+    stop_strays(factory.getbasetemp().resolve())

@@ -49,18 +49,30 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
-def worker_environments(env: LocalEnv) -> list[dict[str, str]]:
-    """The environment of every process under the demo's pm2 (its daemon and the app's workers)."""
-    found = []
+def pm2_processes(env: LocalEnv) -> dict[int, dict[str, str]]:
+    """The environment of every process under the demo's pm2 (its daemon and the app's workers), by pid."""
+    found = {}
     for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
         try:
             raw = (proc / "environ").read_bytes()
         except OSError:
             continue
         pairs = dict(p.split("=", 1) for p in raw.decode(errors="replace").split("\0") if "=" in p)
         if pairs.get("PM2_HOME") == str(env.root / "pm2"):
-            found.append(pairs)
+            found[int(proc.name)] = pairs
     return found
+
+
+def worker_environments(env: LocalEnv) -> list[dict[str, str]]:
+    """The environment of every process under the demo's pm2 (its daemon and the app's workers)."""
+    return list(pm2_processes(env).values())
+
+
+def app_pids(env: LocalEnv) -> set[int]:
+    """The pids of the demo's pm2 daemon and the app's workers (a reload or restart changes them)."""
+    return set(pm2_processes(env))
 
 
 def test_first_deploy_v1(local_env: LocalEnv) -> None:
@@ -234,6 +246,7 @@ def test_bad_input_is_rejected_before_any_change(local_env: LocalEnv, extra: lis
 def test_each_phase_playbook_runs_alone(local_env: LocalEnv, phase: str) -> None:
     assert served_version(local_env) == "v2"
     count = len(backups(local_env))
+    pids = app_pids(local_env)
     result = local_env.playbook(f"{phase}.yml", version="v2")
     assert result.returncode == 0, output(result)[-3000:]
     record = latest_record(local_env)
@@ -247,7 +260,11 @@ def test_each_phase_playbook_runs_alone(local_env: LocalEnv, phase: str) -> None
         assert evidence(record, "backup.verify")["status"] == "pass"
     if phase == "verify":
         assert record["verdict"] == "PROCEED"
+    if phase == "rollout":  # v2 runs already: nothing to deploy, and nothing reloaded
+        assert evidence(record, "rollout.deploy")["actual"].endswith(", already deployed"), evidence(
+            record, "rollout.deploy")
     assert served_version(local_env) == "v2"
+    assert len(pids) >= 3 and app_pids(local_env) == pids  # daemon and 2 workers, none restarted
     assert not (local_env.root / "records" / "local" / "deploy.lock").exists()
 
 

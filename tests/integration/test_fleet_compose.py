@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tests.support.docker import DockerDaemon, DockerDaemonError
+from tests.support.fleet import save_inventory
 from tests.support.netns import NetnsError, SshFleet
 
 pytestmark = pytest.mark.integration
@@ -117,11 +118,7 @@ def _inventory(root: Path, ssh: SshFleet, daemons: dict[str, DockerDaemon]) -> P
         ],
         "rollback_health_url": "{{ liftoff_app_url }}/health",
     }
-    inv = root / "inventory"
-    (inv / "group_vars").mkdir(parents=True, exist_ok=True)
-    (inv / "hosts.yml").write_text(json.dumps({"liftoff_app": {"hosts": hosts}}, indent=2), encoding="utf-8")
-    (inv / "group_vars" / "liftoff_app.yml").write_text(json.dumps(group, indent=2), encoding="utf-8")
-    return inv
+    return save_inventory(root, hosts, group)
 
 
 @pytest.fixture(scope="module")

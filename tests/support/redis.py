@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.pg import free_port, pid_alive
+from tests.support.pg import _wait_gone, free_port, pid_alive
 
 MISSING_MSG = (
     "the `redis-server` binary was not found; install the Debian package `redis-server` "
@@ -106,7 +106,11 @@ class RedisServer:
             return
         self._stopped = True
         if self.pid is None:
-            return
+            # a daemon slow to write its pid file (a loaded machine) is still this server's: read it now
+            try:
+                self.pid = int((self.directory / "redis.pid").read_text().strip())
+            except (OSError, ValueError):
+                return
         try:
             os.kill(self.pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -116,6 +120,30 @@ class RedisServer:
             time.sleep(0.05)
         if pid_alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
+
+
+def stop_strays(root: Path) -> list[int]:
+    """SIGTERM (SIGKILL after 10 s) every redis-server working in a directory under ``root``: the
+    ``--dir`` of a RedisServer whose process could not stop it. Returns their pids."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv0 = (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            cwd = os.readlink(proc / "cwd").removesuffix(" (deleted)")
+        except OSError:
+            continue
+        if argv0 and Path(argv0.split()[0]).name == "redis-server" and (cwd == str(root) or cwd.startswith(f"{root}/")):
+            pids.append(int(proc.name))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for pid in pids:
+        _wait_gone(pid)
+    return pids
 
 
 @pytest.fixture(scope="module")
