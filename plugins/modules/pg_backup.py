@@ -269,8 +269,11 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -386,12 +389,48 @@ def remove(path: str) -> None:
 
 
 def run_tool(argv: list[str], password: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    # Not run_command: it has no timeout, and a dump or restore must not hang the run.
+    return subprocess.run(argv, env=tool_env(password), capture_output=True, text=True, timeout=timeout,  # pylint: disable=ansible-bad-function
+                          check=False)
+
+
+def tool_env(password: str) -> dict[str, str]:
     env = dict(os.environ)
     if password:
         env["PGPASSWORD"] = password
-    # Not run_command: it has no timeout, and a dump or restore must not hang the run.
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,  # pylint: disable=ansible-bad-function
-                          check=False)
+    return env
+
+
+def dump_beside(argv: list[str], password: str, timeout: int,
+                meanwhile: Callable[[], dict[str, int]]) -> tuple[subprocess.CompletedProcess[str], dict[str, int]]:
+    """Run pg_dump, call ``meanwhile()`` while it runs, and return (pg_dump's result, what meanwhile returned).
+
+    pg_dump is stopped (and waited for) when ``meanwhile`` fails or the timeout passes, so nothing
+    keeps writing the dump the caller then removes.
+    """
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as errors:
+        # Not run_command: it waits for the command, and the row counts must be taken while it runs.
+        proc = subprocess.Popen(argv, env=tool_env(password), stdout=subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
+                                stderr=errors)
+        try:
+            value = meanwhile()
+            proc.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
+        except subprocess.TimeoutExpired:
+            stop(proc)
+            raise subprocess.TimeoutExpired(argv, timeout) from None
+        except BaseException:
+            stop(proc)
+            raise
+        errors.seek(0)
+        stderr = errors.read().decode("utf-8", errors="replace")
+    return subprocess.CompletedProcess(argv, proc.returncode, "", stderr), value
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
 
 
 def count_rows(conn: Any, tables: list[str]) -> dict[str, int]:
@@ -464,13 +503,15 @@ def dump(module: AnsibleModule, conn: Any) -> dict[str, Any]:
         snap.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         result["counters"] = read_counters(snap)
         snapshot = str(snap.execute("SELECT pg_export_snapshot()").fetchone()[0])
-        source_rows = count_rows(snap, tables) if params["test_restore"] else {}
         argv = dump_argv(params["pg_dump"], fmt=params["format"], jobs=params["jobs"], compress=params["compress"],
                          target=target, db=params["db"], host=params["login_host"], port=params["login_port"],
                          user=params["login_user"], snapshot=snapshot)
         started = time.monotonic()
         try:
-            done = run_tool(argv, params["login_password"], params["timeout"])
+            # The rows are counted in the snapshot while pg_dump reads it: PostgreSQL's synchronized
+            # scans let the count and the dump read a large table's pages once, together.
+            done, source_rows = dump_beside(argv, params["login_password"], params["timeout"],
+                                            lambda: count_rows(snap, tables) if params["test_restore"] else {})
         except BaseException:
             remove(target)
             raise
@@ -483,13 +524,31 @@ def dump(module: AnsibleModule, conn: Any) -> dict[str, Any]:
         left = free_bytes(probe)
         raise BackupError(f"pg_dump failed (exit {done.returncode}), partial dump removed: "
                           f"{done.stderr.strip()[-1500:]} (free space now {human(left)})", result)
-    size, sha256, files = measure(target)
+    # The checksum is read in a thread while pg_restore reads the archive (hashlib and file reads let go
+    # of the GIL): on a verified backup it costs nothing but the second core.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        measuring = pool.submit(measure, target)
+        try:
+            check_archive(module, target, tables, source_rows, result)
+        finally:
+            record_measure(result, target, *measuring.result())
+    return result
+
+
+def record_measure(result: dict[str, Any], target: str, size: int, sha256: str,
+                   files: list[tuple[str, str, int]]) -> None:
     result.update(bytes=size, sha256=sha256, manifest=None)
     if files:
         manifest_path = target + ".sha256"
         with open(manifest_path, "w", encoding="utf-8") as handle:
             handle.write(manifest(files))
         result["manifest"] = manifest_path
+
+
+def check_archive(module: AnsibleModule, target: str, tables: list[str], source_rows: dict[str, int],
+                  result: dict[str, Any]) -> None:
+    """pg_restore --list must read data for every table; a test restore must hold the snapshot's row counts."""
+    params = module.params
     if params["verify"]:
         listed = run_tool([params["pg_restore"], "--list", target], "", params["timeout"])
         if listed.returncode != 0:
@@ -503,7 +562,6 @@ def dump(module: AnsibleModule, conn: Any) -> dict[str, Any]:
         if result["test_restore"]["mismatches"]:
             raise BackupError("test restore row counts differ from the dump's snapshot: "
                               + "; ".join(result["test_restore"]["mismatches"]), result)
-    return result
 
 
 def restore(module: AnsibleModule, conn: Any) -> dict[str, Any]:

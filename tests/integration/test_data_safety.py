@@ -178,6 +178,38 @@ def test_directory_backup_with_jobs_test_restore_upload_and_retention(local_env:
     assert retention["details"]["kept"] == str(path)
 
 
+def test_a_verified_backup_counts_its_snapshot_while_the_application_writes(local_env: LocalEnv) -> None:
+    """The row counts are taken while pg_dump runs: they must be the dump's snapshot, not the moving table."""
+    local_env.pg.psql("CREATE TABLE busy (id bigserial PRIMARY KEY, note text);"
+                      "INSERT INTO busy (note) SELECT md5(g::text) FROM generate_series(1, 300000) g;", db="demo")
+    stop = threading.Event()
+    batches: list[int] = []
+
+    def write() -> None:
+        while not stop.is_set():
+            local_env.pg.psql("INSERT INTO busy (note) SELECT 'during' FROM generate_series(1, 200)", db="demo")
+            batches.append(200)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        result = playbook(local_env, "backup.yml", "-e", "backup_test_restore=true")
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    try:
+        assert result.returncode == 0, out(result)[-3000:]
+        restore = evidence(latest_record(local_env), "backup.test_restore")
+        assert restore["status"] == "pass", restore
+        counted = restore["details"]["source_rows"]["public.busy"]
+        assert restore["details"]["restored_rows"] == restore["details"]["source_rows"]
+        now = int(local_env.pg.psql("SELECT count(*) FROM busy", db="demo"))
+        # Rows were written before the snapshot and after it, and the dump holds exactly the snapshot's.
+        assert 300000 < counted < now == 300000 + sum(batches), (counted, now)
+    finally:
+        local_env.pg.psql("DROP TABLE busy", db="demo")
+
+
 def _write_when_serving(env: LocalEnv, version: str, rows: int, done: threading.Event) -> None:
     """Play the new release taking writes: as soon as `version` serves, insert rows."""
     deadline = time.monotonic() + 300
@@ -210,6 +242,9 @@ def test_restore_refused_when_the_new_release_wrote_since_the_backup(local_env: 
     refused = evidence(record, "rollback.undo_database")
     assert refused["status"] == "fail" and "refused" in refused["actual"]
     assert refused["details"]["lost_writes"]["tables"] == {"public.ledger": 7}
+    # The counters read as the migrations started leave the migrations' own writes (the tracking table's) out.
+    assert refused["details"]["lost_writes"]["basis"] == "since the backup, the migrations' own writes left out"
+    assert "counters_before_migrate" in refused["details"]["backup"]
     # Nothing was lost: the rows written after the backup are there, the schema keeps 002.
     assert local_env.pg.psql("SELECT count(*) FROM ledger", db="demo") == "20007"
     assert tracking(local_env) == "001,002"
