@@ -4,6 +4,7 @@
 """What the collection's action plugins share: the run directory and the secrets to mask."""
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,13 @@ EVIDENCE_OPTION: dict[str, Any] = {"type": "dict", "options": {
     "title": {"type": "str", "required": True},
 }}
 
-_SKIP_VARS = frozenset({"hostvars", "vars", "groups", "group_names", "ansible_facts", "omit", "environment",
-                        "playbook_dir", "inventory_dir", "role_path", "ansible_play_hosts", "ansible_play_batch",
-                        "ansible_play_hosts_all", "play_hosts",
+# The host's secret-named variables, templated once when the host joins the run (action
+# liftoff.release.secret_cache), as {name: {"source": fingerprint of the raw value, "value": templated}}.
+SECRET_CACHE_VAR = "__liftoff_secret_cache"  # noqa: S105 - a variable's name, not a password
+
+_SKIP_VARS = frozenset({SECRET_CACHE_VAR, "hostvars", "vars", "groups", "group_names", "ansible_facts", "omit",
+                        "environment", "playbook_dir", "inventory_dir", "role_path", "ansible_play_hosts",
+                        "ansible_play_batch", "ansible_play_hosts_all", "play_hosts",
                         # approval name -> who approved: an approval named "token_rotation" must not make
                         # the approver's name a secret, masked everywhere in the record
                         "approval_given", "approval_attested"})
@@ -39,17 +44,52 @@ def _holds_secret_name(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def task_secrets(task_vars: Mapping[str, Any], templar: Any) -> set[str]:
-    """Secret values visible to this task: secret-named variables (templated) and liftoff_secret_values."""
-    chosen: dict[str, Any] = {}
+def source_fingerprint(raw: Any) -> str:
+    """What a variable is defined as (its template, not its value), to tell whether a cached value still holds."""
+    return hashlib.sha256(repr(raw).encode("utf-8", "backslashreplace")).hexdigest()
+
+
+def secret_variables(task_vars: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables whose values are secrets: secret-named, holding secret-named keys, or liftoff_secret_values."""
+    chosen = {}
     for name, raw in task_vars.items():
         if name in _SKIP_VARS or (name.startswith("ansible_") and not is_secret_name(name)):
             continue
         if is_secret_name(name) or _holds_secret_name(raw) or name == "liftoff_secret_values":
-            try:
-                chosen[name] = templar.template(raw)
-            except Exception:  # noqa: S112 - an undefined or broken template holds no value to leak
-                continue
+            chosen[name] = raw
+    return chosen
+
+
+def template_secrets(task_vars: Mapping[str, Any], templar: Any) -> dict[str, dict[str, Any]]:
+    """Each secret variable templated, as the secret cache keeps them (an undefined or broken one is left out)."""
+    cache = {}
+    for name, raw in secret_variables(task_vars).items():
+        try:
+            cache[name] = {"source": source_fingerprint(raw), "value": templar.template(raw)}
+        except Exception:  # noqa: S112 - an undefined or broken template holds no value to leak
+            continue
+    return cache
+
+
+def task_secrets(task_vars: Mapping[str, Any], templar: Any) -> set[str]:
+    """Secret values visible to this task: secret-named variables (templated) and liftoff_secret_values.
+
+    A variable still defined as when the host joined the run takes its value from the secret cache
+    (``SECRET_CACHE_VAR``): templating it again would run its lookups again - an AWS Secrets Manager
+    or Vault call per variable for every evidence item. One defined since (a set_fact, a loop
+    variable, a play's vars) is templated here.
+    """
+    cache = task_vars.get(SECRET_CACHE_VAR) or {}
+    chosen: dict[str, Any] = {}
+    for name, raw in secret_variables(task_vars).items():
+        cached = cache.get(name)
+        if isinstance(cached, Mapping) and cached.get("source") == source_fingerprint(raw):
+            chosen[name] = cached.get("value")
+            continue
+        try:
+            chosen[name] = templar.template(raw)
+        except Exception:  # noqa: S112 - an undefined or broken template holds no value to leak
+            continue
     extra = chosen.pop("liftoff_secret_values", None) or []
     if isinstance(extra, str):
         extra = [extra]

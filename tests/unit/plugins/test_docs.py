@@ -57,7 +57,9 @@ def _doc_strings(path: Path) -> dict[str, str]:
 
 def _argument_spec(action: str) -> dict[str, Any]:
     module = importlib.import_module(f"{PACKAGE}.action.{action}")
-    spec = getattr(module.ActionModule, "ARGUMENT_SPEC", None) or getattr(module, "ARGUMENT_SPEC", None)
+    spec = getattr(module.ActionModule, "ARGUMENT_SPEC", None)
+    if spec is None:  # an action with no options has an empty one
+        spec = getattr(module, "ARGUMENT_SPEC", None)
     assert isinstance(spec, dict), f"action plugin {action} has no ARGUMENT_SPEC"
     return spec
 
