@@ -33,6 +33,7 @@ PLANTED = {
     "inventory": "iv-9d1c3e5a7b2f",           # extra inventory: liftoff_app group var probe_client_secret
     "env_lookup": "el-2e4a6c8b0d1f",          # LIFTOFF_TEST_TOKEN, read by lookup('env') into probe_env_token
     "env_only": "eo-5c7e9a1b3d2f",            # LIFTOFF_PROBE_PGPASSWORD: no variable names it, a command prints it
+    "store_lookup": "sl-3f5a7c9e1b2d",        # probe_store_token: a lookup standing in for a secrets manager
     # Only ever printed by a command (never in a variable or the environment), as ?token=<value>, as
     # Authorization: Bearer <value>, and as {"access_token": <value>} that a later task prints bare.
     "query_token": "qt-8a0c2e4b6d1f",
@@ -53,6 +54,9 @@ def probe_files(tmp: Path) -> tuple[Path, Path, Path]:
     inventory.write_text(json.dumps({"liftoff_app": {"vars": {
         "probe_client_secret": PLANTED["inventory"],
         "probe_env_token": "{{ lookup('ansible.builtin.env', 'LIFTOFF_TEST_TOKEN') }}",
+        # Like amazon.aws.secretsmanager_secret: each templating calls the store (here: appends a line).
+        "probe_store_token": "{{ lookup('ansible.builtin.pipe', 'echo call >> " + str(tmp / "store-calls")
+                             + "; printf %s-%s " + " ".join(PLANTED["store_lookup"].split("-", 1)) + "') }}",
         # The smoke phase runs this on the controller: its output is parsed into the journal.
         "smoke_test_commands": [{
             "name": "probe",
@@ -75,7 +79,7 @@ def probe_files(tmp: Path) -> tuple[Path, Path, Path]:
       ansible.builtin.debug:
         msg: >-
           extra {{{{ probe_api_token }}}} file {{{{ probe_vault_passphrase }}}} inventory {{{{ probe_client_secret }}}}
-          env {{{{ probe_env_token }}}} db {{{{ liftoff_db_password }}}}
+          env {{{{ probe_env_token }}}} db {{{{ liftoff_db_password }}}} store {{{{ probe_store_token }}}}
 
     - name: Show a secret-named variable
       ansible.builtin.debug:
@@ -165,7 +169,13 @@ def test_default_output_masks_every_planted_secret(local_env: LocalEnv, tmp_path
     assert f"pg password is {MASK}" in out
     assert re.search(r"\[ERROR\]: .*failing with \*\*\*, \*\*\* and \*\*\*", out), out[-2000:]
     assert "extra *** file *** inventory ***" in out
-    assert "env *** db ***" in out
+    assert "env *** db *** store ***" in out
+    # The store was asked a few times in the whole run (the first play's start, the secret cache, the probe's
+    # own use), not for each evidence item the run wrote (46 calls for 32 items without the cache).
+    calls = len((tmp_path / "store-calls").read_text().splitlines())
+    items = len((runs(local_env)[-1] / "evidence.jsonl").read_text().splitlines())
+    print(f"the secret store was called {calls} times for {items} evidence items")
+    assert 1 <= calls <= 5 and items > 30, (calls, items)
     # ... and the log file holds the same run, masked.
     logged = log.read_text(encoding="utf-8")
     assert "TASK [A later task prints the token the command returned, bare]" in logged
