@@ -7,7 +7,7 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import SECRET_CACHE_VAR, template_secrets
+from ansible_collections.liftoff.release.plugins.plugin_utils.action_support import template_secrets
 
 
 class ActionModule(ActionBase):
@@ -20,7 +20,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         cache = template_secrets(task_vars or {}, self._templar)
-        # no_log: the fact holds the values it exists to mask; nothing of it is shown, not even with -vvv.
-        result.update(changed=False, ansible_facts={SECRET_CACHE_VAR: cache}, variables=sorted(cache),
-                      _ansible_no_log=True)
+        # Returned to be registered (register: __liftoff_secret_cache), never as ansible_facts: facts of an
+        # action go to the fact cache (ansible-runner and AWX write it to disk), a registered result does not.
+        # no_log: it holds the values it exists to mask; nothing of it is shown, not even with -vvv.
+        result.update(changed=False, secrets=cache, variables=sorted(cache), _ansible_no_log=True)
         return result

@@ -22,8 +22,8 @@ EVIDENCE_OPTION: dict[str, Any] = {"type": "dict", "options": {
     "title": {"type": "str", "required": True},
 }}
 
-# The host's secret-named variables, templated once when the host joins the run (action
-# liftoff.release.secret_cache), as {name: {"source": fingerprint of the raw value, "value": templated}}.
+# The registered result of liftoff.release.secret_cache, run once per host as it joins the run: under
+# "secrets", the host's secret variables as {name: {"source": fingerprint of the definition, "value": templated}}.
 SECRET_CACHE_VAR = "__liftoff_secret_cache"  # noqa: S105 - a variable's name, not a password
 
 _SKIP_VARS = frozenset({SECRET_CACHE_VAR, "hostvars", "vars", "groups", "group_names", "ansible_facts", "omit",
@@ -79,7 +79,8 @@ def task_secrets(task_vars: Mapping[str, Any], templar: Any) -> set[str]:
     or Vault call per variable for every evidence item. One defined since (a set_fact, a loop
     variable, a play's vars) is templated here.
     """
-    cache = task_vars.get(SECRET_CACHE_VAR) or {}
+    registered = task_vars.get(SECRET_CACHE_VAR)
+    cache = (registered.get("secrets") if isinstance(registered, Mapping) else None) or {}
     chosen: dict[str, Any] = {}
     for name, raw in secret_variables(task_vars).items():
         cached = cache.get(name)

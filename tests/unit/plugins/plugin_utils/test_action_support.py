@@ -49,7 +49,7 @@ def test_the_secret_cache_templates_each_variable_once_and_serves_every_later_ta
     templar = CountingTemplar({"lookup_sm": "sm-value-0123456789", "not_a_secret": "shop"})
     cache = template_secrets(variables, templar)
     assert set(cache) == {"api_key", "liftoff_db_password"}  # broken_token cannot be templated: left out
-    with_cache = {**variables, SECRET_CACHE_VAR: cache}
+    with_cache = {**variables, SECRET_CACHE_VAR: {"secrets": cache}}
     for _task in range(5):
         assert task_secrets(with_cache, templar) == {"sm-value-0123456789", "pw-literal-0123"}
     # The lookup ran once (for the cache); only the broken variable is tried again each time.
@@ -60,7 +60,7 @@ def test_a_secret_variable_defined_differently_since_the_cache_is_templated_agai
     templar = CountingTemplar({"old": "old-secret-0123456", "new": "new-secret-0123456", "row": "row-secret-012345"})
     cache = template_secrets({"api_key": "{{ old }}"}, templar)
     # A set_fact changed the variable, and a loop variable holds a secret-named key: both templated now.
-    later = {"api_key": "{{ new }}", "item": {"db_password": "{{ row }}"}, SECRET_CACHE_VAR: cache}
+    later = {"api_key": "{{ new }}", "item": {"db_password": "{{ row }}"}, SECRET_CACHE_VAR: {"secrets": cache}}
     assert task_secrets(later, templar) == {"new-secret-0123456", "row-secret-012345"}
     assert templar.calls == {"old": 1, "new": 1, "row": 1}
 
@@ -68,4 +68,4 @@ def test_a_secret_variable_defined_differently_since_the_cache_is_templated_agai
 def test_the_cache_itself_is_not_read_as_a_secret_variable() -> None:
     cache = {"api_key": {"source": source_fingerprint("{{ x }}"), "value": "cached-secret-01234"}}
     # api_key is no longer visible to this task: the cached value of it is not a secret of this task.
-    assert task_secrets({SECRET_CACHE_VAR: cache, "app": "shop"}, Templar()) == set()
+    assert task_secrets({SECRET_CACHE_VAR: {"secrets": cache}, "app": "shop"}, Templar()) == set()
