@@ -1,6 +1,6 @@
 # Copyright: liftoff.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin: template the host's secret variables once, into a fact the masking reads."""
+"""Action plugin: template the host's secret variables once, for a registered result the masking reads."""
 from __future__ import annotations
 
 from typing import Any

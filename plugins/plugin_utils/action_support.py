@@ -60,15 +60,22 @@ def secret_variables(task_vars: Mapping[str, Any]) -> dict[str, Any]:
     return chosen
 
 
-def template_secrets(task_vars: Mapping[str, Any], templar: Any) -> dict[str, dict[str, Any]]:
-    """Each secret variable templated, as the secret cache keeps them (an undefined or broken one is left out)."""
-    cache = {}
-    for name, raw in secret_variables(task_vars).items():
+def _templated(variables: Mapping[str, Any], templar: Any) -> dict[str, Any]:
+    """Each variable's value; an undefined or broken one is left out."""
+    values = {}
+    for name, raw in variables.items():
         try:
-            cache[name] = {"source": source_fingerprint(raw), "value": templar.template(raw)}
+            values[name] = templar.template(raw)
         except Exception:  # noqa: S112 - an undefined or broken template holds no value to leak
             continue
-    return cache
+    return values
+
+
+def template_secrets(task_vars: Mapping[str, Any], templar: Any) -> dict[str, dict[str, Any]]:
+    """Each secret variable templated, as the secret cache keeps them (an undefined or broken one is left out)."""
+    variables = secret_variables(task_vars)
+    return {name: {"source": source_fingerprint(variables[name]), "value": value}
+            for name, value in _templated(variables, templar).items()}
 
 
 def task_secrets(task_vars: Mapping[str, Any], templar: Any) -> set[str]:
@@ -82,15 +89,14 @@ def task_secrets(task_vars: Mapping[str, Any], templar: Any) -> set[str]:
     registered = task_vars.get(SECRET_CACHE_VAR)
     cache = (registered.get("secrets") if isinstance(registered, Mapping) else None) or {}
     chosen: dict[str, Any] = {}
+    changed: dict[str, Any] = {}
     for name, raw in secret_variables(task_vars).items():
         cached = cache.get(name)
         if isinstance(cached, Mapping) and cached.get("source") == source_fingerprint(raw):
             chosen[name] = cached.get("value")
-            continue
-        try:
-            chosen[name] = templar.template(raw)
-        except Exception:  # noqa: S112 - an undefined or broken template holds no value to leak
-            continue
+        else:
+            changed[name] = raw
+    chosen.update(_templated(changed, templar))
     extra = chosen.pop("liftoff_secret_values", None) or []
     if isinstance(extra, str):
         extra = [extra]
