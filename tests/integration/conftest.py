@@ -119,6 +119,11 @@ def evidence(record: dict[str, Any], ident: str) -> dict[str, Any]:
     return matches[-1]
 
 
+def failures(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every failed evidence item as (id, actual): what an assertion on an outcome shows when it fails."""
+    return [(str(i["id"]), str(i.get("actual"))[:300]) for i in record["evidence"] if i["status"] == "fail"]
+
+
 def release_state(env: LocalEnv) -> dict[str, Any]:
     return json.loads((env.root / "srv" / "app" / "releases.json").read_text(encoding="utf-8"))
 

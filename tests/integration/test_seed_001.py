@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, checked_record, checklist_shortfalls, evidence
+from conftest import REPO, checked_record, checklist_shortfalls, evidence, failures
 
 from tests.support.docker import DockerDaemon, DockerDaemonError, free_port
 from tests.support.prometheus import PrometheusServerError, find_prometheus
@@ -81,9 +81,12 @@ BAD = {"preflight_checks": [], "vx11_check_expiry": False}
 class Users:
     """EventsPanel-like clients: each gets an ephemeral token from the gateway with the principal, keeps
     the stream open with it for a few seconds, and starts over; on any error it retries half a second later.
-    The users start hold_s / count apart, as people do: started together, they would all be between two
+    The users' streams end hold_s / count apart, as people's do: in step, they would all be between two
     streams at the same moment every hold_s, and a scrape landing there reads none of them connected - a
-    drop the gate's "more than 50% below the baseline" rightly holds on, but one no real audience makes."""
+    drop the gate's "more than 50% below the baseline" rightly holds on, but one no real audience makes.
+    Each user ends its streams on its own schedule (offset + k * hold_s), not hold_s after it connected:
+    a gateway restart drops every stream at once, and the reconnected users would stay in step after it
+    (that held the gate after a rollback in CI)."""
 
     def __init__(self, gateway_port: int, count: int = 3, hold_s: float = 6.0) -> None:
         self.port = gateway_port
@@ -91,6 +94,7 @@ class Users:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(user * hold_s / count,), daemon=True)
                          for user in range(count)]
+        self._epoch = time.monotonic()
         self.events = 0
 
     def start(self) -> Users:
@@ -98,7 +102,14 @@ class Users:
             thread.start()
         return self
 
-    def _session(self) -> None:
+    def _stream_end(self, offset_s: float) -> float:
+        """The end of this user's current stream: its next slot offset + k * hold_s, at least 1 s away."""
+        now = time.monotonic()
+        base = self._epoch + offset_s
+        ends = base + (int((now - base) // self.hold_s) + 1) * self.hold_s
+        return ends if ends - now >= 1.0 else ends + self.hold_s
+
+    def _session(self, offset_s: float) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
         try:
             conn.request("POST", "/operator/api/events/sse-token", headers={"X-VX11-Token": PRINCIPAL})
@@ -109,7 +120,7 @@ class Users:
             stream = conn.getresponse()
             if stream.status != 200:
                 raise OSError(f"stream HTTP {stream.status}")
-            ends = time.monotonic() + self.hold_s
+            ends = self._stream_end(offset_s)
             while time.monotonic() < ends and not self._stop.is_set():
                 line = stream.readline()
                 if not line:
@@ -122,7 +133,7 @@ class Users:
         self._stop.wait(offset_s)
         while not self._stop.is_set():
             try:
-                self._session()
+                self._session(offset_s)
             except (OSError, ValueError, KeyError, http.client.HTTPException):
                 self._stop.wait(0.5)
 
@@ -407,8 +418,7 @@ def test_v7_0_2_leaks_tokens_into_the_log_and_is_rolled_back(seed: Seed001) -> N
     result = seed.deploy("v7.0.2", BAD)
     assert result.returncode != 0
     record = seed.latest_record()
-    assert record["outcome"] == "rolled_back" and record["failed_phase"] == "smoke", (record["failed_phase"],
-                                                                                      record["reason"])
+    assert record["outcome"] == "rolled_back" and record["failed_phase"] == "smoke", failures(record)
     leak = evidence(record, "smoke.operator_log_sanitised")
     assert leak["status"] == "fail", leak
     assert evidence(record, "smoke.gateway_log_sanitised")["status"] == "pass"
