@@ -20,6 +20,9 @@ trap '[ ${#failed[@]} -gt 0 ] || rm -rf "$TMP_BASE"' EXIT
 # run on more workers than cores; each test module stays on one worker (--dist loadfile: its tests
 # share one environment and run in file order) and the longest modules start first
 # (--no-loadscope-reorder keeps the order tests/integration/conftest.py gives them).
+# Three, not more: on 2 cores the integration tests keep the CPU busy (vmstat: 1-2 % idle), and four
+# workers took 1985 s where the last CI run's three took 1727 s (2026-12-08): less CPU per deploy is what
+# shortens them.
 UNIT_WORKERS=${LIFTOFF_TEST_WORKERS:-2}
 INTEGRATION_WORKERS=${LIFTOFF_TEST_WORKERS:-3}
 integration_xdist=()
