@@ -16,7 +16,7 @@ TMP_BASE=$(mktemp -d "${TMPDIR:-/tmp}/liftoff-test.XXXXXX")
 trap '[ ${#failed[@]} -gt 0 ] || rm -rf "$TMP_BASE"' EXIT
 # Parallel workers (pytest-xdist); LIFTOFF_TEST_WORKERS=N overrides both counts, 0 runs serially
 # (one ansible-test units worker).
-# Integration tests mostly wait (gate sampling intervals, holds, pm2 reloads, PostgreSQL), so they
+# Integration tests wait often (gate sampling intervals, holds, pm2 reloads, PostgreSQL), so they
 # run on more workers than cores; each test module stays on one worker (--dist loadfile: its tests
 # share one environment and run in file order) and the longest modules start first
 # (--no-loadscope-reorder keeps the order tests/integration/conftest.py gives them).
