@@ -100,6 +100,9 @@ def test_canary_passes_every_step(fleet: Fleet) -> None:
     assert fleet_map["details"]["hosts"] == {"h1": "v2", "h2": "v2", "h3": "v2"}
     for host in ("h1", "h2", "h3"):
         assert fleet.history(host)["current"] == "v2" and fleet.history(host)["previous"] == "v1"
+    # Each host is read in preflight and before its switch; its switch's own report fills in the record of
+    # which host runs what, with no third read: one status task in preflight and one per batch.
+    assert result.stdout.count("Read the release history and the pm2 workers]") == 4, _out(result)
     print(f"\n3-host canary run v1 -> v2 ([10, 50, 100], gate after each step): {TIMINGS['canary']:.1f} s")
 
 
